@@ -1,0 +1,5 @@
+import sys
+
+from pseudofs.cli import main
+
+sys.exit(main())
