@@ -1,0 +1,254 @@
+"""The fusepy adapter: the only module of pseudofs that imports fusepy.
+
+`FuseOps` turns fusepy callbacks into calls on a `Tree` (pseudofs/fs/tree.py) and exceptions into
+errnos; it knows no path and no file kind. `serve()` mounts a tree and blocks until it is unmounted.
+
+How fusepy 3.0.1 registers callbacks (fuse.py, FUSE.__init__): it walks `fuse_operations._fields_`
+and registers a C callback for each name where `getattr(operations, name, None)` is not None
+(`ftruncate` and `fgetattr` follow `truncate` and `getattr`); every registered callback then calls
+`operations(name, *args)`. `fuse.Operations` defines every operation (flush, fsync, access, ...),
+so subclassing it would register them all. `FuseOps` does not subclass it and defines only what
+we implement: for the rest libfuse answers ENOSYS, and the kernel remembers that for the
+connection (fc->no_flush, no_fsync, no_xattr, no_access ...) and stops sending them.
+Never give this class an attribute named like a fuse operation (e.g. `lock`, `poll`, `access`):
+fusepy would register it. `registered_operations()` shows what fusepy sees.
+
+With `raw_fi=True` fusepy passes the `fuse_file_info` structure itself to open, read, write,
+release, create, ftruncate and fgetattr (but not to readdir/opendir), so `open` can set
+`direct_io` and keep our handle number in `fh`.
+"""
+
+import errno
+import logging
+import stat
+import threading
+import time
+from typing import Callable, Dict, List, Optional
+
+from fuse import FUSE, FuseOSError, fuse_get_context, fuse_operations
+
+from pseudofs.errors import ModelError
+from pseudofs.fs.tree import Caller, OpenFile, Tree
+
+log = logging.getLogger("pseudofs")
+
+# What simple_statfs() reports for sysfs, cgroupfs and debugfs: page-size blocks, no space, no
+# inodes, NAME_MAX names. (st_fsid/f_type stay FUSE's: see DESIGN "Known limits".)
+STATFS = {
+    "f_bsize": 4096, "f_frsize": 4096, "f_blocks": 0, "f_bfree": 0, "f_bavail": 0,
+    "f_files": 0, "f_ffree": 0, "f_favail": 0, "f_namemax": 255,
+}
+
+
+def mount_options(allow_other: bool = False, entry_timeout: float = 0.0) -> Dict[str, object]:
+    """The libfuse (2.9) mount options pseudofs uses; see DESIGN section 2."""
+    opts: Dict[str, object] = {
+        "fsname": "pseudofs",
+        "subtype": "pseudofs",            # /proc/mounts: "pseudofs MNT fuse.pseudofs ..."
+        "attr_timeout": "0",              # stat sees a size/mode/owner change at once
+        "negative_timeout": "0",          # test -e sees a new cgroup or file at once
+        "entry_timeout": "%g" % entry_timeout,   # positive dentries: a measured trade-off
+        "direct_io": True,                # every open gets FOPEN_DIRECT_IO (open() sets it too)
+        "big_writes": True,               # one write(2) <= 128 KiB = one FUSE_WRITE = one command
+    }
+    if allow_other:
+        # Other users may enter the mount: let the kernel check modes and owners as it does on
+        # sysfs/cgroupfs (generic_permission) instead of trusting everyone.
+        opts["allow_other"] = True
+        opts["default_permissions"] = True
+    return opts
+
+
+def _caller() -> Caller:
+    uid, gid, pid = fuse_get_context()    # pid is the thread id of the calling task
+    return Caller(uid=uid, gid=gid, pid=pid)
+
+
+class FuseOps:
+    """Adapts a `Tree` to fusepy. Every tree call holds `tree.lock`."""
+
+    use_ns = True      # fusepy: timestamps as integer nanoseconds (and no DeprecationWarning)
+
+    def __init__(self, tree: Tree, on_init: Optional[Callable[[], None]] = None):
+        self.tree = tree
+        self._on_init = on_init
+        self._handles: Dict[int, OpenFile] = {}
+        self._next_fh = 1
+        self._fh_mutex = threading.Lock()    # the handle table only; never held with tree.lock
+        self._stamp_ns = time.time_ns()      # kernfs/proc inodes keep their creation time
+
+    # -- dispatch: fusepy calls operations(name, *args) for each registered callback --
+    def __call__(self, op: str, *args):
+        path = args[0] if args else ""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", op, path)
+        try:
+            return getattr(self, op)(*args)
+        except FuseOSError:
+            raise
+        except ModelError as e:
+            if isinstance(e.errno, int) and e.errno > 0:
+                raise FuseOSError(e.errno) from None
+            log.error("%s %s: ModelError without a valid errno; returning EIO", op, path,
+                      exc_info=True)
+            raise FuseOSError(errno.EIO) from None
+        except Exception:
+            # A bare exception reaching here is a bug in the tree: say so loudly (tests fail on it).
+            log.error("%s %s failed; returning EIO", op, path, exc_info=True)
+            raise FuseOSError(errno.EIO) from None
+
+    def _locked(self, fn, *args):
+        with self.tree.lock:
+            return fn(*args)
+
+    def _handle(self, fi) -> OpenFile:
+        with self._fh_mutex:
+            return self._handles[fi.fh]      # KeyError: a bug, reported as EIO
+
+    # -- lifecycle --
+    def init(self, path):
+        # FUSE_INIT is the first request the kernel sends on a new mount: the mount is up.
+        if self._on_init is not None:
+            self._on_init()
+
+    # -- attributes and directories --
+    def getattr(self, path, fh=None):
+        a = self._locked(self.tree.getattr, path, _caller())
+        kind = stat.S_IFDIR if a.is_dir else stat.S_IFREG
+        t = self._stamp_ns
+        return {
+            "st_mode": kind | (a.mode & 0o7777), "st_nlink": a.nlink,
+            "st_uid": a.uid, "st_gid": a.gid, "st_size": a.size,
+            "st_blocks": 0, "st_blksize": 4096,
+            "st_atime": t, "st_mtime": t, "st_ctime": t,
+        }
+
+    def readdir(self, path, fh):
+        names = self._locked(self.tree.readdir, path, _caller())
+        return [".", ".."] + [n for n in names if n not in (".", "..")]
+
+    def statfs(self, path):
+        return dict(STATFS)
+
+    # -- open files: one OpenFile per open file description --
+    def open(self, path, fi):
+        of = self._locked(self.tree.open, path, fi.flags, _caller())
+        with self._fh_mutex:
+            fh = self._next_fh
+            self._next_fh += 1
+            self._handles[fh] = of
+        fi.fh = fh
+        # FOPEN_DIRECT_IO: reads bypass the page cache, so they are never cut at st_size
+        # (0 for procfs/cgroupfs, 4096 for sysfs) and each read(2) reaches us with its offset.
+        fi.direct_io = 1
+        return 0
+
+    def read(self, path, size, offset, fi):
+        of = self._handle(fi)
+        with self.tree.lock:
+            # Snapshot per open handle (seq_file semantics): the read of offset 0 renders the
+            # whole file; later offsets come from those bytes, whatever the read sizes.
+            if offset == 0 or of.snapshot is None:
+                data = self.tree.read(of)
+                if not isinstance(data, (bytes, bytearray)):
+                    raise TypeError("tree.read(%r) returned %s, not bytes" % (of.path, type(data)))
+                of.snapshot = bytes(data)
+            snap = of.snapshot
+        return snap[offset:offset + size]
+
+    def write(self, path, data, offset, fi):
+        # One write(2) = one command, as kernfs_fop_write_iter hands each write to ->write();
+        # the offset is ignored (sysfs and cgroupfs ignore it too).
+        of = self._handle(fi)
+        self._locked(self.tree.write, of, data)
+        return len(data)
+
+    def truncate(self, path, length, fh=None):
+        # Shells open with O_TRUNC; libfuse 2 does not ask for FUSE_ATOMIC_O_TRUNC, so the kernel
+        # follows the open with SETATTR(size), which fusepy routes here (as ftruncate, with fh).
+        # The length is ignored: kernfs_iop_setattr accepts ATTR_SIZE and changes nothing.
+        self._locked(self.tree.truncate, path, _caller())
+        return 0
+
+    def release(self, path, fi):
+        with self._fh_mutex:
+            self._handles.pop(fi.fh, None)
+        return 0
+
+    # -- namespace changes --
+    def mkdir(self, path, mode):
+        # The kernel applied the umask already (libfuse 2 does not set FUSE_DONT_MASK).
+        self._locked(self.tree.mkdir, path, mode & 0o7777, _caller())
+        return 0
+
+    def rmdir(self, path):
+        self._locked(self.tree.rmdir, path, _caller())
+        return 0
+
+    def chmod(self, path, mode):
+        self._locked(self.tree.chmod, path, mode & 0o7777, _caller())
+        return 0
+
+    def chown(self, path, uid, gid):
+        # uid or gid -1: leave it unchanged (fusepy already turned (uid_t)-1 into -1).
+        self._locked(self.tree.chown, path, uid, gid, _caller())
+        return 0
+
+    def utimens(self, path, times=None):
+        # touch(1) on a sysfs/cgroupfs file succeeds (kernfs_iop_setattr keeps the times); we
+        # accept it on any existing path and keep our fixed timestamps.
+        self._locked(self.tree.getattr, path, _caller())
+        return 0
+
+    def rename(self, old, new):
+        # cgroup v2 has no kernfs rename op (only cgroup1_rename exists) and sysfs has no
+        # syscall ops: kernfs_iop_rename returns -EPERM.
+        raise FuseOSError(errno.EPERM)
+
+    def create(self, path, mode, fi):
+        # open(O_CREAT) of a new name: lookup_open()/vfs_create() return -EACCES when the
+        # directory has no ->create, as kernfs and procfs directories have none.
+        raise FuseOSError(errno.EACCES)
+
+    def mknod(self, path, mode, dev):
+        raise FuseOSError(errno.EPERM)      # vfs_mknod(): no ->mknod
+
+    def unlink(self, path):
+        raise FuseOSError(errno.EPERM)      # vfs_unlink(): no ->unlink
+
+    def symlink(self, target, source):
+        raise FuseOSError(errno.EPERM)      # vfs_symlink(): no ->symlink
+
+    def link(self, target, source):
+        raise FuseOSError(errno.EPERM)      # vfs_link(): no ->link
+
+
+def registered_operations(ops: object) -> List[str]:
+    """The fuse_operations members fusepy registers for `ops` (same rule as FUSE.__init__)."""
+    names = []
+    for field in fuse_operations._fields_:
+        name = field[0]
+        check = name[1:] if name in ("ftruncate", "fgetattr") else name
+        if getattr(ops, check, None) is not None:
+            names.append(name)
+    return names
+
+
+class MountFailed(Exception):
+    """libfuse could not mount (it printed its reason on stderr)."""
+
+
+def serve(tree: Tree, mountpoint: str, allow_other: bool = False, entry_timeout: float = 0.0,
+          on_init: Optional[Callable[[], None]] = None) -> None:
+    """Mount `tree` at `mountpoint` and serve it (multithreaded) until it is unmounted.
+
+    Runs in the calling thread. In the main thread, SIGINT/SIGTERM/SIGHUP end the loop through
+    libfuse's own handlers (installed only where the disposition is SIG_DFL; fusepy resets SIGINT
+    to SIG_DFL), after which libfuse unmounts (fuse_teardown -> fuse_unmount).
+    """
+    ops = FuseOps(tree, on_init=on_init)
+    try:
+        FUSE(ops, mountpoint, raw_fi=True, foreground=True, nothreads=False,
+             **mount_options(allow_other, entry_timeout))
+    except RuntimeError as e:       # fusepy: fuse_main_real() returned nonzero
+        raise MountFailed("libfuse could not mount %s (status %s)" % (mountpoint, e)) from None

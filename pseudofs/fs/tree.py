@@ -1,0 +1,54 @@
+"""The contract between the fusepy adapter and the route table.
+
+`fuseops` (the only module that imports fusepy) calls a `Tree`; the route table implements it.
+Every method may raise `pseudofs.errors.ModelError(errno, msg)`; the adapter turns it into that errno.
+The adapter holds `tree.lock` around every call into the tree, so the model sees one caller at a time.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Protocol
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: from fuse_get_context() (pid is the thread id the kernel reports)."""
+
+    uid: int = 0
+    gid: int = 0
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class Attr:
+    is_dir: bool
+    mode: int            # permission bits only (e.g. 0o444, 0o755); the adapter adds S_IFDIR/S_IFREG
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    nlink: int = 1
+
+
+@dataclass
+class OpenFile:
+    """One open file description: the snapshot rendered at offset 0, plus route-private state."""
+
+    path: str
+    flags: int
+    caller: Caller
+    snapshot: Optional[bytes] = None
+    private: dict = field(default_factory=dict)   # e.g. memory.peak's per-fd reset value
+
+
+class Tree(Protocol):
+    lock: Any
+
+    def getattr(self, path: str, caller: Caller) -> Attr: ...
+    def readdir(self, path: str, caller: Caller) -> List[str]: ...
+    def open(self, path: str, flags: int, caller: Caller) -> OpenFile: ...
+    def read(self, of: OpenFile) -> bytes: ...                 # render the whole file now
+    def write(self, of: OpenFile, data: bytes) -> None: ...    # one write() = one command
+    def truncate(self, path: str, caller: Caller) -> None: ...
+    def mkdir(self, path: str, mode: int, caller: Caller) -> None: ...
+    def rmdir(self, path: str, caller: Caller) -> None: ...
+    def chown(self, path: str, uid: int, gid: int, caller: Caller) -> None: ...
+    def chmod(self, path: str, mode: int, caller: Caller) -> None: ...

@@ -1,0 +1,135 @@
+"""Memory cgroups: page counters, obj_cgroups, hierarchical stats and events (mm/memcontrol.c).
+
+Every stat update walks the ancestors once, so reading a hierarchical value is O(1) and an
+update costs the depth of the tree, not its size.
+"""
+
+from typing import Dict, List, Optional
+
+PAGE_COUNTER_MAX_BYTES = (1 << 63) - 1          # LONG_MAX; in pages: // PAGE_SIZE
+MEMCG_EVENTS = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill", "sock_throttled")
+STAT_PERCPU = "percpu"        # bytes, memcg-wide (upstream MEMCG_PERCPU_B or sum of NR_PERCPU_B)
+STAT_KMEM = "kernel"          # pages (MEMCG_KMEM)
+
+
+class PageCounter:
+    """struct page_counter (mm/page_counter.c), hierarchical through `parent`."""
+
+    __slots__ = ("usage", "max", "high", "low", "min", "watermark", "local_watermark",
+                 "parent", "swap_max", "swap_high", "zswap_max", "swap_peak", "owner")
+
+    def __init__(self, parent: Optional["PageCounter"], counter_max: int, owner=None):
+        self.owner = owner              # the Memcg whose `memory` counter this is
+        self.usage = 0
+        self.max = self.high = counter_max
+        self.swap_max = self.swap_high = self.zswap_max = counter_max
+        self.low = self.min = 0
+        self.watermark = self.local_watermark = self.swap_peak = 0
+        self.parent = parent
+
+    def chain(self):
+        c = self
+        while c is not None:
+            yield c
+            c = c.parent
+
+    def try_charge(self, nr: int) -> Optional["PageCounter"]:
+        """page_counter_try_charge(): None on success, else the counter that hit its max.
+        Levels below the failing one keep their raised watermarks, as in the kernel
+        (no failcnt on cgroup v2)."""
+        done = []
+        for c in self.chain():
+            new = c.usage + nr
+            if new > c.max:
+                for d in done:
+                    d.usage -= nr
+                return c
+            c.usage = new
+            c._raise_watermarks()
+            done.append(c)
+        return None
+
+    def _raise_watermarks(self) -> None:
+        if self.usage > self.local_watermark:
+            self.local_watermark = self.usage
+        if self.usage > self.watermark:
+            self.watermark = self.usage
+
+    def charge(self, nr: int) -> None:
+        for c in self.chain():
+            c.usage += nr
+            c._raise_watermarks()
+
+    def uncharge(self, nr: int) -> None:
+        for c in self.chain():
+            c.usage -= nr
+
+
+class Memcg:
+    """struct mem_cgroup: counters local to it and hierarchical (itself + descendants)."""
+
+    def __init__(self, cgroup, parent: Optional["Memcg"], node_ids: List[int], counter_max: int):
+        self.cgroup = cgroup                      # the Cgroup this memcg belongs to
+        self.parent = parent
+        self.memory = PageCounter(parent.memory if parent else None, counter_max, self)
+        self.local: Dict[str, int] = {}           # stat -> value (sparse: absent means 0)
+        self.hier: Dict[str, int] = {}
+        self.node_local: Dict[int, int] = {}      # per-node NR_PERCPU_B (lruvec), bytes
+        self.node_hier: Dict[int, int] = {}
+        self.events_local: Dict[str, int] = {}
+        self.events: Dict[str, int] = {}
+        self.oom_group = 0
+        self.zswap_writeback = 1
+        self.objcg = ObjCgroup(self)
+        self.objcg_list = [self.objcg]            # its own objcg + those reparented to it
+        self.own_objects: List = []               # this memcg's own percpu structures
+        self.peak_fds: Dict[object, int] = {}     # memory.peak files written to (per-fd value)
+        self.online = True
+
+    def is_root(self) -> bool:
+        return self.parent is None
+
+    def ancestors(self):
+        m = self
+        while m is not None:
+            yield m
+            m = m.parent
+
+    def mod_stat(self, item: str, delta: int) -> None:
+        """mod_memcg_state(): local on this memcg, hierarchical on it and every ancestor."""
+        self.local[item] = self.local.get(item, 0) + delta
+        for m in self.ancestors():
+            m.hier[item] = m.hier.get(item, 0) + delta
+
+    def mod_lruvec(self, nid: int, delta: int) -> None:
+        """mod_memcg_lruvec_state() for NR_PERCPU_B: the node's lruvec and the memcg total."""
+        self.node_local[nid] = self.node_local.get(nid, 0) + delta
+        for m in self.ancestors():
+            m.node_hier[nid] = m.node_hier.get(nid, 0) + delta
+        self.mod_stat(STAT_PERCPU, delta)
+
+    def stat(self, item: str) -> int:
+        return self.hier.get(item, 0)
+
+    def node_stat(self, nid: int) -> int:
+        return self.node_hier.get(nid, 0)
+
+    def memory_event(self, event: str) -> None:
+        """memcg_memory_event(): local count, then hierarchical up to (not into) the root."""
+        self.events_local[event] = self.events_local.get(event, 0) + 1
+        m = self
+        while m is not None and not m.is_root():
+            m.events[event] = m.events.get(event, 0) + 1
+            m = m.parent
+
+    def is_descendant_of(self, other: "Memcg") -> bool:
+        return any(m is other for m in self.ancestors())
+
+
+class ObjCgroup:
+    """struct obj_cgroup: re-pointed to the parent memcg when its memcg goes offline."""
+
+    def __init__(self, memcg: Memcg):
+        self.memcg = memcg
+        self.nr_charged_bytes = 0
+        self.nr_objects = 0        # live percpu objects charged through it (the refcount)

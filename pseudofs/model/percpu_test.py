@@ -1,0 +1,97 @@
+"""Allocation groups behind MNT/sys/kernel/debug/percpu_test/{alloc,free} (DESIGN section 4):
+tagged batches of percpu objects, as a test module would make with __alloc_percpu_gfp()."""
+
+import errno
+import itertools
+from typing import Dict, List, Optional
+
+from pseudofs.errors import ModelError
+
+MAX_COUNT = 100000
+
+
+class AllocGroup:
+    __slots__ = ("tag", "cgroup", "size", "align", "account", "objects", "objcg", "memcg")
+
+    def __init__(self, tag, cgroup, size, align, account, objcg, memcg):
+        self.tag, self.cgroup, self.size, self.align = tag, cgroup, size, align
+        self.account, self.objcg, self.memcg = account, objcg, memcg
+        self.objects: List = []
+
+    def shown_cgroup(self):
+        """The cgroup the command named, replaced after a reparent by the cgroup whose memcg
+        now holds the objects; a removed cgroup shows as its nearest live ancestor."""
+        if self.objcg is not None and self.objcg.memcg is not self.memcg:
+            return self.objcg.memcg.cgroup
+        cg = self.cgroup
+        while cg.removed:
+            cg = cg.parent
+        return cg
+
+
+class AllocGroups:
+    def __init__(self, model):
+        self.model = model
+        self.groups: Dict[str, AllocGroup] = {}
+        self._seq = itertools.count(1)
+
+    def _new_tag(self) -> str:
+        while True:
+            tag = f"t{next(self._seq)}"
+            if tag not in self.groups:
+                return tag
+
+    def alloc(self, size: int, count: int, align: int, cgroup, tag: Optional[str],
+              account: bool) -> AllocGroup:
+        if not 1 <= count <= MAX_COUNT:
+            raise ModelError(errno.EINVAL, f"count must be 1..{MAX_COUNT}")
+        k = self.model.kernel
+        size, align = k.pcpu.check_request(size, align)
+        if tag is None:
+            tag = self._new_tag()
+        elif tag in self.groups:
+            raise ModelError(errno.EEXIST, f"tag {tag} is live")
+        memcg = cgroup.nearest_memcg()
+        objcg = memcg.objcg if account and not memcg.is_root() else None
+        group = AllocGroup(tag, cgroup, size, align, account, objcg, memcg)
+        with k.transaction([memcg]):
+            for _ in range(count):
+                group.objects.append(k.pcpu_alloc(size, align, objcg, account))
+        self.groups[tag] = group
+        self.model.changed()
+        return group
+
+    def free_tag(self, tag: str, count: Optional[int] = None) -> None:
+        group = self.groups.get(tag)
+        if group is None:
+            raise ModelError(errno.ENOENT, f"no group {tag}")
+        n = len(group.objects) if count is None else count
+        if not 1 <= n <= len(group.objects):
+            raise ModelError(errno.EINVAL, f"count must be 1..{len(group.objects)}")
+        self._free(group, n)
+        self.model.changed()
+
+    def free_cgroup(self, path: str) -> None:
+        hits = [g for g in self.groups.values() if g.shown_cgroup().path == path]
+        if not hits:
+            self.model.lookup(path)            # ENOENT when there is no such cgroup
+        for g in hits:
+            self._free(g, len(g.objects))
+        self.model.changed()
+
+    def free_all(self) -> None:
+        for g in list(self.groups.values()):
+            self._free(g, len(g.objects))
+        self.model.changed()
+
+    def _free(self, group: AllocGroup, n: int) -> None:
+        k = self.model.kernel
+        for _ in range(n):
+            k.pcpu_free(group.objects.pop())
+        if not group.objects:
+            del self.groups[group.tag]
+
+    def listing(self) -> List[dict]:
+        return [{"tag": g.tag, "cgroup": g.shown_cgroup().path, "size": g.size,
+                 "align": g.align, "count": len(g.objects), "account": int(g.account)}
+                for g in self.groups.values()]
