@@ -197,7 +197,9 @@ def mount_tree(tmp_path, fuse_log):
 # Tests written against `mounted(...)` skip until then.
 # ------------------------------------------------------------------------------------------------
 def build_model_tree(config):
-    pytest.skip("HOOK not filled: tests/conftest.py build_model_tree() (the real model's Tree)")
+    from pseudofs.boot import build_tree
+    from pseudofs.config import load_config
+    return build_tree(load_config(config))
 
 
 @pytest.fixture

@@ -172,7 +172,9 @@ class FuseOps:
 
     def release(self, path, fi):
         with self._fh_mutex:
-            self._handles.pop(fi.fh, None)
+            of = self._handles.pop(fi.fh, None)
+        if of is not None and hasattr(self.tree, "release"):
+            self._locked(self.tree.release, of)
         return 0
 
     # -- namespace changes --

@@ -37,6 +37,8 @@ class Kernel:
         self.accounting = accounting
         self.page_size = page_size
         self.counter_max = ((1 << 63) - 1) // page_size     # PAGE_COUNTER_MAX
+        self._charges: Dict[int, Dict[int, int]] = {}     # node_charges cache: size -> charges
+        self._charges_gen = topo.generation
         self.nodestat = NodeStat(topo, page_size, accounting == "per-node")
         self.pcpu = PercpuAllocator(topo, self.nodestat, page_size, static_size, reserved_size,
                                     dyn_size, atom_size, first_chunk_free)
@@ -53,7 +55,14 @@ class Kernel:
 
     def node_charges(self, size: int) -> Dict[int, int]:
         """The patch's pcpu_mod_memcg_lruvec(): per node n*S + mult_frac(extra, n, P),
-        nodes without online CPUs skipped; evaluated with the topology of the moment."""
+        nodes without online CPUs skipped; evaluated with the topology of the moment.
+        Cached per size for the current hotplug generation: do not mutate the result."""
+        if self._charges_gen != self.topo.generation:
+            self._charges.clear()
+            self._charges_gen = self.topo.generation
+        out = self._charges.get(size)
+        if out is not None:
+            return out
         extra = size // 4 * OBJ_CGROUP_PTR
         p = self.topo.num_possible_cpus()
         out = {}
@@ -61,14 +70,14 @@ class Kernel:
             n = self.topo.nr_cpus_node(nid)
             if n:
                 out[nid] = n * size + mult_frac(extra, n, p)
+        self._charges[size] = out
         return out
 
     def _account(self, memcg: Memcg, size: int, sign: int) -> None:
         if self.accounting == "memcg":
             memcg.mod_stat(STAT_PERCPU, sign * self.pcpu_obj_full_size(size))
         else:
-            for nid, v in self.node_charges(size).items():
-                memcg.mod_lruvec(nid, sign * v)
+            memcg.mod_lruvecs(self.node_charges(size), sign)
 
     # --- alloc / free (pcpu_alloc / free_percpu with the memcg hooks) ------------------------------
     def pcpu_alloc(self, size: int, align: int, objcg: Optional[ObjCgroup],

@@ -35,6 +35,10 @@ class Topology:
         listed = self.present.union(*(n.hotplug_cpus for n in nodes))
         self.possible: FrozenSet[int] = frozenset(possible) if possible is not None else listed
         self.online = set(online if online is not None else self.present)
+        # bumped by every hotplug change (set_online is the only writer of `online`):
+        # per-node figures derived from the online mask may be cached on it
+        self.generation = 0
+        self._nr_cpus_node: Dict[int, int] = {}
         # cpu -> node for every CPU a node lists; possible CPUs no node lists have none
         self._cpu_node: Dict[int, int] = {}
         for n in nodes:
@@ -66,7 +70,10 @@ class Topology:
         return frozenset(c for c in node.cpus if c in self.online)
 
     def nr_cpus_node(self, nid: int) -> int:
-        return len(self.cpumask_of_node(nid))
+        n = self._nr_cpus_node.get(nid)
+        if n is None:
+            n = self._nr_cpus_node[nid] = len(self.cpumask_of_node(nid))
+        return n
 
     def has_memory(self, nid: int) -> bool:
         return self.nodes[nid].memory > 0
@@ -114,4 +121,6 @@ class Topology:
             self.online.add(cpu)
         else:
             self.online.discard(cpu)
+        self.generation += 1
+        self._nr_cpus_node.clear()
         return True

@@ -1,0 +1,142 @@
+# pseudofs: make run | make stop | make test | make bench | make clean
+#
+# `make run` and `make test` install what is missing first: Debian's fuse and libfuse2 (and
+# python3-venv) through apt-get when run as root, then a virtualenv in .venv with the package
+# (`pip install -e '.[test]'`, redone only when setup.cfg or pyproject.toml change).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CONFIG ?= configs/default.yaml
+MNT ?= mnt
+PYTHON ?= python3
+
+VENV := .venv
+VPY := $(VENV)/bin/python
+PSEUDOFS := $(VENV)/bin/pseudofs
+STAMP := $(VENV)/.installed
+
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS=--update-golden`.
+PYTEST_ARGS ?=
+# Example scripts `make test` runs after the suite (*.py with the venv's python, others with
+# bash; the venv's bin first on PATH); each must exit 0. None yet.
+EXAMPLES :=
+# Arguments for `pseudofs bench`, e.g. `make bench BENCH_ARGS="-c configs/seed-200cpu.yaml"`.
+BENCH_ARGS ?=
+# Scripts under bench/ that `make bench` runs after `pseudofs bench`, the same way. None yet.
+BENCH_SCRIPTS :=
+
+export DEBIAN_FRONTEND := noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Prints the fstype of the topmost mount at $(MNT) ("" when nothing is mounted there). Reads
+# /proc/self/mountinfo rather than stat()ing $(MNT), which fails on a stale FUSE mount.
+MNT_FSTYPE = m="$$(cd "$$(dirname '$(MNT)')" && pwd -P)/$$(basename '$(MNT)')"; \
+	awk -v m="$$m" '{ t = ""; for (i = 7; i <= NF; i++) if ($$i == "-") { t = $$(i + 1); break } } \
+	$$5 == m { f = t } END { print f }' /proc/self/mountinfo
+
+# Runs each script of $(1) (*.py with the venv's python, others with bash).
+define run_scripts
+	@for s in $(1); do \
+	  echo "== $$s"; \
+	  case "$$s" in \
+	    *.py) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VPY) "$$s" ;; \
+	    *) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash "$$s" ;; \
+	  esac; \
+	done
+endef
+
+.PHONY: help run stop test bench clean install deps
+
+help:
+	@echo "make run     install what is missing, mount $(CONFIG) at ./$(MNT)"
+	@echo "make stop    unmount ./$(MNT)"
+	@echo "make test    install what is missing, run the test suite"
+	@echo "make bench   run the accounting benchmark (BENCH_ARGS=...)"
+	@echo "make clean   remove .venv and build artefacts"
+
+# System packages: fusermount and libfuse.so.2 (fusepy loads it), python3 with venv support.
+# Installed with apt-get when root; otherwise the missing ones are named and make stops.
+deps:
+	@need=""; \
+	if ! command -v $(PYTHON) >/dev/null 2>&1; then \
+	  need="$$need python3 python3-venv"; \
+	elif ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	  need="$$need python3-venv"; \
+	fi; \
+	if ! command -v fusermount >/dev/null 2>&1; then \
+	  need="$$need fuse libfuse2"; \
+	elif [ -z "$${FUSE_LIBRARY_PATH:-}" ] && command -v $(PYTHON) >/dev/null 2>&1 && \
+	     ! $(PYTHON) -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("fuse") is None)'; then \
+	  need="$$need libfuse2"; \
+	fi; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$need"; \
+	    apt-get update; \
+	    apt-get install -y$$need; \
+	  else \
+	    echo "missing:$$need; install them as root (Debian: apt-get install$$need)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(VPY): | deps
+	@echo "creating $(VENV)"
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+
+$(STAMP): setup.cfg pyproject.toml | deps $(VPY)
+	$(VPY) -m pip install -e '.[test]'
+	@touch $@
+
+install: deps $(STAMP)
+
+run: install
+	@fstype="$$($(MNT_FSTYPE))"; \
+	if [ "$$fstype" = fuse.pseudofs ] && ls $(MNT)/proc >/dev/null 2>&1; then \
+	  echo "$(MNT) is already mounted (make stop, then make run, to mount it afresh)"; \
+	elif [ -n "$$fstype" ] && [ "$$fstype" != fuse.pseudofs ]; then \
+	  echo "$(MNT): something else is mounted there ($$fstype)" >&2; exit 1; \
+	else \
+	  [ -n "$$fstype" ] || mkdir -p $(MNT); \
+	  $(PSEUDOFS) mount $(MNT) -c $(CONFIG); \
+	fi
+	@echo
+	@echo "pseudofs: $(CONFIG) is mounted at ./$(MNT). Try:"
+	@echo "  cat $(MNT)/proc/vmstat | grep nr_percpu"
+	@echo "  cat $(MNT)/sys/fs/cgroup/memory.numa_stat"
+	@echo "  mkdir $(MNT)/sys/fs/cgroup/app2"
+	@echo '  echo "size=64 count=1000 cgroup=/app2" > $(MNT)/sys/kernel/debug/percpu_test/alloc'
+	@echo "  cat $(MNT)/sys/fs/cgroup/app2/memory.numa_stat"
+	@echo "  grep nr_percpu $(MNT)/sys/devices/system/node/node*/vmstat"
+	@echo "  cat $(MNT)/sys/kernel/debug/percpu_stats"
+	@echo "Stop it with: make stop"
+
+stop:
+	@fstype="$$($(MNT_FSTYPE))"; \
+	if [ -z "$$fstype" ]; then \
+	  echo "$(MNT) is not mounted"; \
+	elif [ -x $(PSEUDOFS) ]; then \
+	  $(PSEUDOFS) umount $(MNT); \
+	else \
+	  fusermount -u $(MNT) || fusermount -uz $(MNT); \
+	fi
+
+test: install
+	$(VPY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(call run_scripts,$(EXAMPLES))
+
+bench: install
+	$(VPY) -m pseudofs bench $(BENCH_ARGS)
+	$(call run_scripts,$(BENCH_SCRIPTS))
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+	find $(wildcard pseudofs tests bench examples) -name __pycache__ -type d -prune -exec rm -rf {} +
+	@fstype="$$($(MNT_FSTYPE))"; \
+	if [ -n "$$fstype" ]; then \
+	  echo "$(MNT) is mounted: kept (make stop unmounts it)"; \
+	elif [ -d $(MNT) ]; then \
+	  rmdir $(MNT) 2>/dev/null || echo "$(MNT) is not empty: kept"; \
+	fi

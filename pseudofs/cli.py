@@ -1,0 +1,107 @@
+"""pseudofs command line (DESIGN section 6): mount, umount, render, exec, check, bench."""
+
+import argparse
+import os
+import sys
+
+from pseudofs.errors import ConfigError
+
+
+def _load(config_path):
+    from pseudofs.config import load_config
+    return load_config(config_path)
+
+
+def cmd_mount(args) -> int:
+    from pseudofs.boot import build_tree
+    from pseudofs.fs import daemon
+
+    try:
+        config = _load(args.config)   # refuse a bad config before detaching
+    except ConfigError as e:
+        print("\n".join(e.problems), file=sys.stderr)
+        return 2
+    return daemon.mount(lambda: build_tree(config), args.mountpoint, foreground=args.foreground,
+                        allow_other=args.allow_other, verbose=args.verbose,
+                        log_file=args.log_file)
+
+
+def cmd_umount(args) -> int:
+    from pseudofs.fs import daemon
+    return daemon.umount(args.mountpoint)
+
+
+def walk(tree, path="/"):
+    """Yield (path, bytes) for every readable file of the tree, depth first, sorted."""
+    from pseudofs.fs.tree import Caller
+    caller = Caller()
+    for name in sorted(tree.readdir(path, caller)):
+        child = path.rstrip("/") + "/" + name
+        attr = tree.getattr(child, caller)
+        if attr.is_dir:
+            yield from walk(tree, child)
+        elif attr.mode & 0o444:
+            yield child, tree.read(tree.open(child, os.O_RDONLY, caller))
+
+
+def cmd_render(args) -> int:
+    from pseudofs.boot import build_tree
+    from pseudofs.model.procs import NoHost
+    try:
+        tree = build_tree(_load(args.config), NoHost())
+    except ConfigError as e:
+        print("\n".join(e.problems), file=sys.stderr)
+        return 2
+    for path, data in walk(tree):
+        out = os.path.join(args.outdir, path.lstrip("/"))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "wb") as f:
+            f.write(data)
+    return 0
+
+
+def cmd_exec(args) -> int:
+    from pseudofs.fs import nsexec
+    return nsexec.run(args.mountpoint, args.command)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="pseudofs", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("mount", help="mount the model at MNT")
+    m.add_argument("mountpoint", metavar="MNT")
+    m.add_argument("-c", "--config", help="YAML configuration (default: the built-in one)")
+    m.add_argument("--foreground", action="store_true")
+    m.add_argument("--allow-other", action="store_true",
+                   help="let other users in; the kernel then enforces the files' modes")
+    m.add_argument("--state", metavar="FILE", help="durable state log (not yet implemented)")
+    m.add_argument("--log-file", help="where the daemon logs")
+    m.add_argument("-v", "--verbose", action="store_true")
+    m.set_defaults(fn=cmd_mount)
+    u = sub.add_parser("umount", help="unmount MNT (also a stale mount)")
+    u.add_argument("mountpoint", metavar="MNT")
+    u.set_defaults(fn=cmd_umount)
+    r = sub.add_parser("render", help="write the whole tree as plain files, without FUSE")
+    r.add_argument("outdir", metavar="OUTDIR")
+    r.add_argument("-c", "--config")
+    r.set_defaults(fn=cmd_render)
+    e = sub.add_parser("exec", help="run CMD with the model bound over /proc and /sys files")
+    e.add_argument("mountpoint", metavar="MNT")
+    e.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
+    e.set_defaults(fn=cmd_exec)
+    for name in ("check", "bench"):
+        s = sub.add_parser(name, add_help=False, help=f"see `pseudofs {name} -h`")
+        s.add_argument("rest", nargs=argparse.REMAINDER)
+        s.set_defaults(fn=None, sub=name)
+    args = p.parse_args(argv)
+    if args.fn is None:
+        import importlib
+        return importlib.import_module(f"pseudofs.{args.sub}").main(args.rest)
+    if args.cmd == "mount" and args.state:
+        print("pseudofs: --state is not implemented yet", file=sys.stderr)
+        return 2
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

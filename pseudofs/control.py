@@ -1,0 +1,154 @@
+"""Writes: the bytes a file receives, parsed as the kernel's write handler parses them, turned
+into one model call. Refusals raise ModelError with the kernel's errno."""
+
+import errno
+
+from pseudofs import kparse
+from pseudofs.errors import ModelError
+from pseudofs.model.cgroup import CONTROLLERS, INT_MAX
+
+ALLOC_KEYS = {"size", "count", "align", "cgroup", "tag", "account"}
+FREE_KEYS = {"tag", "count", "cgroup"}
+
+
+def _text(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+# --- cgroup core files ------------------------------------------------------------------------
+def subtree_control(model, cg, data: bytes) -> None:
+    """cgroup_subtree_control_write(): "+name"/"-name" tokens; the last one for a name wins."""
+    enable, disable = set(), set()
+    for tok in kparse.strstrip(_text(data)).split(" "):
+        if not tok:
+            continue
+        sign, name = tok[0], tok[1:]
+        if sign not in "+-" or name not in CONTROLLERS:
+            raise ModelError(errno.EINVAL, f"bad token {tok!r}")
+        (enable if sign == "+" else disable).add(name)
+        (disable if sign == "+" else enable).discard(name)
+    model.subtree_control(cg, enable, disable)
+
+
+def procs(model, cg, data: bytes, caller_pid: int, host) -> None:
+    """__cgroup_procs_write(): one integer (base auto), 0 = the writer."""
+    pid = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
+    if pid < 0:
+        raise ModelError(errno.EINVAL, "negative pid")
+    tgid = host.tgid(caller_pid if pid == 0 else pid)
+    if tgid is None:
+        raise ModelError(errno.ESRCH, f"no such process {pid}")
+    if host.is_kernel_thread(tgid):
+        raise ModelError(errno.EINVAL, "kernel threads cannot be moved")
+    model.members.reap(host)
+    model.attach(cg, tgid, host)
+
+
+def max_count(data: bytes) -> int:
+    """cgroup_max_descendants_write() / cgroup_max_depth_write()."""
+    buf = kparse.strstrip(_text(data))
+    if buf == "max":
+        return INT_MAX
+    value = kparse.kstrtoint(buf, 0)
+    if value < 0:
+        raise ModelError(errno.ERANGE, "negative")
+    return value
+
+
+def freeze(data: bytes) -> int:
+    """cgroup_freeze_write(): 0 or 1, anything else ERANGE."""
+    value = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
+    if value not in (0, 1):
+        raise ModelError(errno.ERANGE, "freeze takes 0 or 1")
+    return value
+
+
+def kill(data: bytes) -> None:
+    """cgroup_kill_write(): only 1."""
+    value = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
+    if value != 1:
+        raise ModelError(errno.ERANGE, "kill takes 1")
+
+
+def cgroup_type(data: bytes) -> None:
+    """cgroup_type_write(): only "threaded"; the model has no threaded subtrees."""
+    if kparse.strstrip(_text(data)) != "threaded":
+        raise ModelError(errno.EINVAL, "only 'threaded' can be written")
+    raise ModelError(errno.EOPNOTSUPP, "threaded cgroups are not modeled")
+
+
+# --- memory.* -------------------------------------------------------------------------------
+def limit_pages(model, data: bytes) -> int:
+    """page_counter_memparse(strstrip(buf), "max")."""
+    return kparse.page_counter_memparse(_text(data), "max", model.page_size)
+
+
+def zero_or_one(data: bytes) -> int:
+    """memory_oom_group_write() / zswap_writeback_write(): 0 or 1, else EINVAL."""
+    value = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
+    if value not in (0, 1):
+        raise ModelError(errno.EINVAL, "takes 0 or 1")
+    return value
+
+
+def reclaim(model, cg, data: bytes) -> None:
+    """memory_reclaim(): "<size>[ swappiness=N|max]"."""
+    buf = kparse.strstrip(_text(data))
+    size, rest = kparse.memparse(buf)
+    for tok in rest.split():
+        key, _, val = tok.partition("=")
+        if key != "swappiness" or not val:
+            raise ModelError(errno.EINVAL, f"bad option {tok!r}")
+        if val != "max":
+            n = kparse.kstrtoint(val, 10)
+            if not 0 <= n <= 200:
+                raise ModelError(errno.EINVAL, "swappiness out of range")
+    if rest and not rest[0].isspace():
+        raise ModelError(errno.EINVAL, "junk after the size")
+    model.reclaim(cg, size)
+
+
+# --- cpuN/online ----------------------------------------------------------------------------
+def cpu_online(model, cpu: int, data: bytes) -> None:
+    model.set_cpu_online(cpu, kparse.kstrtobool(_text(data)))
+
+
+# --- percpu_test ----------------------------------------------------------------------------
+def _int(fields, key, default):
+    if key not in fields:
+        return default
+    try:
+        return kparse.parse_size(fields[key])
+    except ModelError:
+        raise ModelError(errno.EINVAL, f"bad {key}") from None
+
+
+def alloc(model, data: bytes, writer_cgroup) -> None:
+    f = kparse.parse_control(_text(data), ALLOC_KEYS)
+    if "size" not in f:
+        raise ModelError(errno.EINVAL, "size= is required")
+    size, count, align = _int(f, "size", 0), _int(f, "count", 1), _int(f, "align", 8)
+    account = f.get("account", "1")
+    if account not in ("0", "1"):
+        raise ModelError(errno.EINVAL, "account takes 0 or 1")
+    if not 1 <= size <= 32768 or align < 1 or align & (align - 1) or align > model.page_size:
+        raise ModelError(errno.EINVAL, "size or align out of range")
+    if not 1 <= count <= 100000:
+        raise ModelError(errno.EINVAL, "count must be 1..100000")
+    cg = model.lookup(f["cgroup"]) if "cgroup" in f else writer_cgroup
+    model.groups.alloc(size, count, align, cg, f.get("tag"), account == "1")
+
+
+def free(model, data: bytes) -> None:
+    f = kparse.parse_control(_text(data), FREE_KEYS, flags={"all"})
+    if f.get("all"):
+        if len(f) != 1:
+            raise ModelError(errno.EINVAL, "all takes no other key")
+        model.groups.free_all()
+    elif "tag" in f and "cgroup" not in f:
+        count = _int(f, "count", None)
+        model.groups.free_tag(f["tag"], count)
+    elif "cgroup" in f and len(f) == 1:
+        model.groups.free_cgroup(f["cgroup"])
+    else:
+        raise ModelError(errno.EINVAL, "free takes tag=[ count=], cgroup= or all")

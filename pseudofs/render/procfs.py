@@ -1,0 +1,69 @@
+"""procfs files from the model: /proc/vmstat, /proc/meminfo, /proc/stat, /proc/cpuinfo,
+/proc/cgroups, /proc/PID/cgroup. Pure: model state in, bytes out."""
+
+from pseudofs.render import cgroup_text, cpuinfo as _cpuinfo, proc_stat as _stat
+from pseudofs.render.meminfo import meminfo as _meminfo, meminfo_labels
+from pseudofs.render.vmstat_text import proc_vmstat_names, vmstat as _vmstat
+
+VMALLOC_TOTAL_KB = 34359738367        # x86-64 VMALLOC_TOTAL >> 10
+HPAGE_KB = 2048
+
+
+def per_node(model) -> bool:
+    return model.accounting == "per-node"
+
+
+def vmstat_values(model, nid=None) -> dict:
+    """Stored values (pages) for vmstat: the whole machine, or node `nid`."""
+    ns = model.kernel.nodestat
+    nids = model.topo.node_ids if nid is None else [nid]
+    free = sum(ns.free_pages[n] for n in nids)
+    values = {"nr_free_pages": free}
+    if per_node(model):
+        values["nr_percpu"] = sum(ns.nr_percpu[n] for n in nids)
+    return values
+
+
+def vmstat(model) -> bytes:
+    return _vmstat(proc_vmstat_names(percpu_node_item=per_node(model)), vmstat_values(model))
+
+
+def meminfo_values(model, nids) -> dict:
+    """kB values shared by /proc/meminfo and nodeN/meminfo."""
+    ns = model.kernel.nodestat
+    kb = model.page_size // 1024
+    total = sum(ns.total_pages[n] for n in nids) * kb
+    free = sum(ns.free_pages[n] for n in nids) * kb
+    return {"MemTotal": total, "MemFree": free, "MemUsed": total - free}
+
+
+def meminfo(model) -> bytes:
+    v = meminfo_values(model, model.topo.node_ids)
+    kb = model.page_size // 1024
+    v.update({
+        "MemAvailable": v["MemFree"],
+        "CommitLimit": v["MemTotal"] // 2,         # overcommit_ratio 50, no swap
+        "VmallocTotal": VMALLOC_TOTAL_KB,
+        "Percpu": model.kernel.pcpu.pcpu_nr_pages() * kb,
+        "Hugepagesize": HPAGE_KB,
+        "DirectMap2M": v["MemTotal"],
+    })
+    return _meminfo([(label, v.get(label, 0)) for label in meminfo_labels()])
+
+
+def stat(model) -> bytes:
+    return _stat.proc_stat(sorted(model.topo.online))
+
+
+def cpuinfo(model) -> bytes:
+    topo = model.topo
+    return _cpuinfo.cpuinfo(sorted(topo.online), {c: topo.node_of(c) for c in topo.present})
+
+
+def cgroups(model) -> bytes:
+    n = 1 + model.root.nr_descendants()
+    return cgroup_text.proc_cgroups(cgroup_text.v2_rows(["memory"], n))
+
+
+def pid_cgroup(cgroup) -> bytes:
+    return cgroup_text.pid_cgroup(cgroup.path)
