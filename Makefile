@@ -32,7 +32,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Prints the fstype of the topmost mount at $(MNT) ("" when nothing is mounted there). Reads
 # /proc/self/mountinfo rather than stat()ing $(MNT), which fails on a stale FUSE mount.
-MNT_FSTYPE = m="$$(cd "$$(dirname '$(MNT)')" && pwd -P)/$$(basename '$(MNT)')"; \
+MNT_FSTYPE = d="$$(cd "$$(dirname '$(MNT)')" 2>/dev/null && pwd -P)" || exit 0; \
+	m="$${d%/}/$$(basename '$(MNT)')"; \
 	awk -v m="$$m" '{ t = ""; for (i = 7; i <= NF; i++) if ($$i == "-") { t = $$(i + 1); break } } \
 	$$5 == m { f = t } END { print f }' /proc/self/mountinfo
 

@@ -111,7 +111,8 @@ class Routes:
 
     def _proc_children(self) -> List[str]:
         pids = sorted(self.model.members.members)
-        return ["cgroups", "cpuinfo", "meminfo", "self", "stat", "vmstat"] + [str(p) for p in pids]
+        me = ["self"] if self.host.tgid(self._caller.pid) is not None else []
+        return ["cgroups", "cpuinfo", "meminfo"] + me + ["stat", "vmstat"] + [str(p) for p in pids]
 
     def _pid_of(self, pid: str) -> Optional[int]:
         if pid == "self":

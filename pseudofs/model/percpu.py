@@ -212,29 +212,27 @@ class PercpuAllocator:
         return chunk, bit_off
 
     def _search(self, size: int, bits: int, bit_align: int) -> Optional[Tuple[PercpuChunk, int]]:
+        lists = self.lists
         for slot in range(self.size_to_slot(size), self.free_slot + 1):
-            for chunk in list(self.lists[slot]):
+            if not lists[slot]:
+                continue
+            for chunk in list(lists[slot]):
                 off = chunk.find_fit(bits, bit_align)
                 if off < 0:
                     if slot < PCPU_SLOT_FAIL_THRESHOLD:
                         self._move(chunk, 0, False)
                     continue
                 oslot = self.chunk_slot(chunk)
-                was_empty = sum(1 for p in self._pages(off, bits) if chunk.page_is_empty(p))
-                chunk.alloc_area(off, bits)
                 # pcpu_block_update_hint_alloc: fully free blocks touched leave the count,
-                # populated or not; pcpu_chunk_populated adds the newly populated ones back
-                self._update_empty(chunk, -was_empty)
+                # populated or not (the pages alloc_area reports as no longer empty);
+                # pcpu_chunk_populated adds the newly populated ones back
+                self._update_empty(chunk, -len(chunk.alloc_area(off, bits)))
                 self.relocate(chunk, oslot)
                 self.reintegrate(chunk)
                 if self.nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW:
                     self.need_balance = True
                 return chunk, off
         return None
-
-    def _pages(self, bit_off: int, bits: int) -> range:
-        bb = self.page_size // PCPU_MIN_ALLOC_SIZE
-        return range(bit_off // bb, (bit_off + bits - 1) // bb + 1)
 
     def free(self, chunk: PercpuChunk, bit_off: int) -> int:
         """free_percpu(): returns the freed size in bytes; may schedule the balance work."""

@@ -1,0 +1,204 @@
+"""The model mounted for real, read and written with real programs."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCENARIO = """
+kernel: {accounting: %s}
+topology:
+  nodes:
+    - {id: 0, cpus: "0-2", memory: 4G}
+    - {id: 1, cpus: "3", memory: 4G}
+    - {id: 2, cpus: "", memory: 4G}
+  possible_cpus: "0-5"
+cgroups:
+  - path: /app
+"""
+
+
+def sh(cmd: str, check=True) -> str:
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=30)
+    if check and r.returncode:
+        raise AssertionError(f"{cmd!r} failed: {r.stderr}")
+    return r.stdout
+
+
+def numa(text: str, key: str) -> dict:
+    for line in text.splitlines():
+        k, *cols = line.split()
+        if k == key:
+            return {c.split("=")[0]: int(c.split("=")[1]) for c in cols}
+    return {}
+
+
+def kv(text: str) -> dict:
+    return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
+
+
+@pytest.mark.parametrize("mode", ["per-node", "memcg"])
+def test_worked_scenario(mounted, mode):
+    mnt = mounted(SCENARIO % mode)
+    cg = f"{mnt}/sys/fs/cgroup/app"
+    sh(f"echo 'size=64 count=100 cgroup=/app' > {mnt}/sys/kernel/debug/percpu_test/alloc")
+    stat = kv(sh(f"cat {cg}/memory.stat"))
+    numa_stat = sh(f"cat {cg}/memory.numa_stat")
+    if mode == "per-node":
+        assert sh(f"grep ^percpu {cg}/memory.numa_stat") == "percpu N0=25600 N1=8500 N2=0\n"
+        assert stat["percpu"] == 34100
+    else:
+        assert stat["percpu"] == 51200
+        assert "percpu" not in numa(numa_stat, "percpu") and "\npercpu " not in numa_stat
+        assert not numa_stat.startswith("percpu")
+
+
+def test_node_vmstat_sums_and_percpu_pages(mounted):
+    mnt = mounted(SCENARIO % "per-node")
+    sh(f"echo 'size=4096 count=300 cgroup=/app' > {mnt}/sys/kernel/debug/percpu_test/alloc")
+    total = int(sh(f"grep ^nr_percpu {mnt}/proc/vmstat").split()[1])
+    per_node = [int(x.split()[-1]) for x in
+                sh(f"grep -h ^nr_percpu {mnt}/sys/devices/system/node/node*/vmstat").split("\n")
+                if x]
+    assert total == sum(per_node) > 0
+    # node stat = populated dynamic pages x nr_cpus_node: node 0 has 3 CPUs, node 1 one
+    assert per_node[0] == 3 * per_node[1] and per_node[2] == 0
+    free = [int(x.split()[-1]) for x in sh(
+        f"grep -h ^nr_free_pages {mnt}/sys/devices/system/node/node*/vmstat").split("\n") if x]
+    assert sum(free) == int(sh(f"grep ^nr_free_pages {mnt}/proc/vmstat").split()[1])
+
+
+def test_dd_bs1_reads_one_snapshot(mounted):
+    mnt = mounted(SCENARIO % "per-node")
+    path = f"{mnt}/sys/kernel/debug/percpu_stats"
+    whole = sh(f"cat {path}")
+    assert sh(f"dd if={path} bs=1 status=none") == whole
+    # a slow byte-wise reader keeps its snapshot while the model changes underneath
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        first = os.read(fd, 1)
+        sh(f"echo 'size=8 count=50 cgroup=/app' > {mnt}/sys/kernel/debug/percpu_test/alloc")
+        rest = b""
+        while True:
+            b = os.read(fd, 7)
+            if not b:
+                break
+            rest += b
+        assert (first + rest).decode() == whole
+    finally:
+        os.close(fd)
+    assert sh(f"cat {path}") != whole
+
+
+def test_modes_owners_sizes_and_listing(mounted):
+    mnt = mounted(SCENARIO % "per-node")
+    st = os.stat(f"{mnt}/sys/devices/system/node/node0/vmstat")
+    assert (st.st_mode & 0o777, st.st_size) == (0o444, 4096)
+    assert os.stat(f"{mnt}/proc/vmstat").st_size == 0
+    assert os.stat(f"{mnt}/sys/fs/cgroup/app/memory.max").st_mode & 0o777 == 0o644
+    assert os.stat(f"{mnt}/sys/fs/cgroup/app/cgroup.kill").st_mode & 0o777 == 0o200
+    assert os.stat(f"{mnt}/sys/devices/system/cpu/cpu1/online").st_mode & 0o777 == 0o644
+    assert not os.path.exists(f"{mnt}/sys/devices/system/cpu/cpu0/online")
+    root = set(os.listdir(f"{mnt}/sys/fs/cgroup"))
+    assert {"memory.stat", "memory.numa_stat", "cgroup.procs", "app"} <= root
+    assert "memory.max" not in root and "memory.current" not in root
+    assert sh(f"cat {mnt}/sys/fs/cgroup/cgroup.controllers") == "memory\n"
+
+
+def test_files_appear_and_vanish_at_once(mounted):
+    mnt = mounted(SCENARIO % "per-node")
+    cgroot = f"{mnt}/sys/fs/cgroup"
+    os.mkdir(f"{cgroot}/app/x")
+    stat_file = f"{cgroot}/app/x/memory.stat"
+    assert not os.path.exists(stat_file)
+    sh(f"echo +memory > {cgroot}/app/cgroup.subtree_control")
+    assert subprocess.run(["test", "-e", stat_file]).returncode == 0
+    assert os.stat(stat_file).st_mode & 0o777 == 0o444
+    sh(f"echo -memory > {cgroot}/app/cgroup.subtree_control")
+    assert subprocess.run(["test", "-e", stat_file]).returncode == 1
+    os.chown(f"{cgroot}/app/x", 1234, 1234)
+    assert os.stat(f"{cgroot}/app/x").st_uid == 1234
+    os.rmdir(f"{cgroot}/app/x")
+    assert subprocess.run(["test", "-e", f"{cgroot}/app/x"]).returncode == 1
+    with pytest.raises(PermissionError):
+        os.rename(f"{cgroot}/app", f"{cgroot}/app2")
+
+
+def test_joined_process_allocates_in_its_cgroup(mounted):
+    """A subprocess joins /app through cgroup.procs, then writes alloc without cgroup=."""
+    mnt = mounted(SCENARIO % "per-node")
+    cg = f"{mnt}/sys/fs/cgroup/app"
+    script = (f"echo 0 > {cg}/cgroup.procs && cat {mnt}/proc/self/cgroup && "
+              f"echo 'size=64 count=100 tag=mine' > {mnt}/sys/kernel/debug/percpu_test/alloc")
+    out = sh(script)
+    assert out == "0::/app\n"
+    listing = sh(f"cat {mnt}/sys/kernel/debug/percpu_test/alloc")
+    assert "tag=mine cgroup=/app size=64 align=8 count=100 account=1" in listing
+    assert numa(sh(f"cat {cg}/memory.numa_stat"), "percpu") == {"N0": 25600, "N1": 8500,
+                                                                "N2": 0}
+    # the test process itself never joined: its cgroup is the root
+    assert open(f"{mnt}/proc/self/cgroup").read() == "0::/\n"
+
+
+def test_python_reader_matches_model(mounted):
+    """Parse what the mount renders and compare with a model built from the same config."""
+    from pseudofs.boot import build_model
+    from pseudofs.config import parse_config
+    text = SCENARIO % "per-node"
+    mnt = mounted(text)
+    sh(f"echo 'size=100 count=37 align=16 cgroup=/app' > "
+       f"{mnt}/sys/kernel/debug/percpu_test/alloc")
+    model = build_model(parse_config(text))
+    model.groups.alloc(100, 37, 16, model.lookup("/app"), None, True)
+    memcg = model.lookup("/app").memcg
+    with open(f"{mnt}/sys/fs/cgroup/app/memory.stat") as f:
+        stat = kv(f.read())
+    assert stat["percpu"] == memcg.stat("percpu")
+    assert stat["kernel"] == memcg.stat("kernel") * 4096
+    with open(f"{mnt}/sys/fs/cgroup/app/memory.current") as f:
+        assert int(f.read()) == memcg.memory.usage * 4096
+    with open(f"{mnt}/proc/meminfo") as f:
+        percpu_kb = int([line for line in f if line.startswith("Percpu:")][0].split()[1])
+    assert percpu_kb == model.kernel.pcpu.pcpu_nr_pages() * 4
+
+
+def test_memory_max_enomem_counts_events(mounted):
+    mnt = mounted(SCENARIO % "per-node")
+    cg = f"{mnt}/sys/fs/cgroup/app"
+    sh(f"echo 0 > {cg}/memory.max")
+    r = subprocess.run(["bash", "-c", f"echo 'size=64 count=1 cgroup=/app' > "
+                        f"{mnt}/sys/kernel/debug/percpu_test/alloc"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "Cannot allocate memory" in r.stderr
+    events = kv(sh(f"cat {cg}/memory.events"))
+    assert events["max"] == 18 and events["oom"] == 1 and events["oom_kill"] == 0
+    assert kv(sh(f"cat {cg}/memory.stat"))["percpu"] == 0
+    assert sh(f"cat {mnt}/sys/kernel/debug/percpu_test/alloc") == ""
+
+
+def test_cpu_offline_changes_node_masks(mounted):
+    mnt = mounted(SCENARIO % "per-node")
+    sh(f"echo 0 > {mnt}/sys/devices/system/cpu/cpu2/online")
+    assert sh(f"cat {mnt}/sys/devices/system/node/node0/cpulist") == "0-1\n"
+    assert sh(f"cat {mnt}/sys/devices/system/cpu/online") == "0-1,3\n"
+    assert sh(f"cat {mnt}/sys/devices/system/cpu/offline") == "2,4-5\n"
+    sh(f"echo 'size=64 count=100 cgroup=/app' > {mnt}/sys/kernel/debug/percpu_test/alloc")
+    # node 0 now has 2 online CPUs: 2*64 + mult_frac(128, 2, 6) = 128 + 42 per object
+    assert numa(sh(f"cat {mnt}/sys/fs/cgroup/app/memory.numa_stat"), "percpu")["N0"] == 17000
+    sh(f"echo on > {mnt}/sys/devices/system/cpu/cpu2/online")
+    assert sh(f"cat {mnt}/sys/devices/system/cpu/online") == "0-3\n"
+
+
+def test_cli_render_matches_mount(mounted, tmp_path):
+    text = SCENARIO % "memcg"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    mnt = mounted(str(cfg))
+    out = tmp_path / "render"
+    subprocess.run([sys.executable, "-m", "pseudofs", "render", "-c", str(cfg), str(out)],
+                   check=True, timeout=60)
+    for rel in ("proc/vmstat", "proc/meminfo", "sys/fs/cgroup/app/memory.stat",
+                "sys/kernel/debug/percpu_stats", "sys/devices/system/node/node0/meminfo"):
+        with open(f"{mnt}/{rel}", "rb") as a, open(out / rel, "rb") as b:
+            assert a.read() == b.read(), rel
