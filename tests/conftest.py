@@ -212,3 +212,11 @@ def mounted(mount_tree, tmp_path):
             config = str(path)
         return mount_tree(build_model_tree(config), name=name, **serve_options)
     return mount
+
+
+# ------------------------------------------------------------------------------------------------
+# Golden files (tests/test_golden.py): `pytest --update-golden` rewrites tests/golden/<mode>/.
+# ------------------------------------------------------------------------------------------------
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/<mode>/ from the current renderers")
