@@ -58,7 +58,8 @@ help:
 	@echo "make clean   remove .venv and build artefacts"
 
 # System packages: fusermount and libfuse.so.2 (fusepy loads it), python3 with venv support.
-# Installed with apt-get when root; otherwise the missing ones are named and make stops.
+# Installed with apt-get when root; otherwise the missing ones are named and make stops. Never
+# installs `fuse` over fuse3 (it would remove fuse3 and what depends on it).
 deps:
 	@need=""; \
 	if ! command -v $(PYTHON) >/dev/null 2>&1; then \
@@ -66,7 +67,11 @@ deps:
 	elif ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
 	  need="$$need python3-venv"; \
 	fi; \
-	if ! command -v fusermount >/dev/null 2>&1; then \
+	if ! command -v fusermount >/dev/null 2>&1 && command -v fusermount3 >/dev/null 2>&1; then \
+	  echo "fusermount is missing, fusermount3 is there: Debian's fuse package would replace fuse3;" \
+	       "link it instead: ln -s $$(command -v fusermount3) /usr/local/bin/fusermount" >&2; \
+	  exit 1; \
+	elif ! command -v fusermount >/dev/null 2>&1; then \
 	  need="$$need fuse libfuse2"; \
 	elif [ -z "$${FUSE_LIBRARY_PATH:-}" ] && command -v $(PYTHON) >/dev/null 2>&1 && \
 	     ! $(PYTHON) -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("fuse") is None)'; then \
@@ -119,9 +124,9 @@ stop:
 	if [ -z "$$fstype" ]; then \
 	  echo "$(MNT) is not mounted"; \
 	elif [ -x $(PSEUDOFS) ]; then \
-	  $(PSEUDOFS) umount $(MNT); \
+	  $(PSEUDOFS) umount $(MNT) && echo "$(MNT) unmounted"; \
 	else \
-	  fusermount -u $(MNT) || fusermount -uz $(MNT); \
+	  { fusermount -u $(MNT) || fusermount -uz $(MNT); } && echo "$(MNT) unmounted"; \
 	fi
 
 test: install
