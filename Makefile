@@ -20,8 +20,15 @@ STAMP := $(VENV)/.installed
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS=--update-golden`.
 PYTEST_ARGS ?=
 # Example scripts `make test` runs after the suite (*.py with the venv's python, others with
-# bash; the venv's bin first on PATH); each must exit 0. None yet.
-EXAMPLES :=
+# bash; the venv's bin first on PATH); each must exit 0.
+EXAMPLES := examples/percpu-per-node.sh examples/check_cgroup_parser.py
+# What the real-tool tests (tests/test_tools_*.py) run: Debian packages (installed by `make test`
+# when root and missing, and by .ci/run) and PyPI packages (installed into the venv). Without
+# them, those tests skip locally and fail under CI=true.
+TOOLS_APT := prometheus-node-exporter numactl procps util-linux golang-go \
+	golang-github-opencontainers-runc-dev golang-github-containerd-cgroups-dev \
+	golang-github-prometheus-procfs-dev
+TOOLS_PIP := psutil
 # Arguments for `pseudofs bench`, e.g. `make bench BENCH_ARGS="-c configs/seed-200cpu.yaml"`.
 BENCH_ARGS ?=
 # Scripts under bench/ that `make bench` runs after `pseudofs bench`, the same way. None yet.
@@ -48,7 +55,7 @@ define run_scripts
 	done
 endef
 
-.PHONY: help run stop test bench clean install deps
+.PHONY: help run stop test bench clean install deps tools
 
 help:
 	@echo "make run     install what is missing, mount $(CONFIG) at ./$(MNT)"
@@ -98,6 +105,25 @@ $(STAMP): setup.cfg pyproject.toml | deps $(VPY)
 
 install: deps $(STAMP)
 
+# The real tools of tests/test_tools_*.py. As root with apt-get, installs the missing Debian
+# packages; otherwise names them (those tests then skip, unless CI is set). PyPI ones go into
+# the venv (pip contacts no index when they are there already).
+tools: install
+	@need=""; \
+	for p in $(TOOLS_APT); do \
+	  dpkg-query -W -f '$${Status}\n' "$$p" 2>/dev/null | grep -q 'ok installed' || need="$$need $$p"; \
+	done; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing the tools the tool tests run:$$need"; \
+	    apt-get update; \
+	    apt-get install -y --no-install-recommends$$need; \
+	  else \
+	    echo "not installed:$$need (the tool tests skip without them; as root: apt-get install$$need)" >&2; \
+	  fi; \
+	fi
+	$(VPY) -m pip install -q $(TOOLS_PIP)
+
 run: install
 	@fstype="$$($(MNT_FSTYPE))"; \
 	if [ "$$fstype" = fuse.pseudofs ] && ls $(MNT)/proc >/dev/null 2>&1; then \
@@ -129,7 +155,7 @@ stop:
 	  { fusermount -u $(MNT) || fusermount -uz $(MNT); } && echo "$(MNT) unmounted"; \
 	fi
 
-test: install
+test: install tools
 	$(VPY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 	$(call run_scripts,$(EXAMPLES))
 
