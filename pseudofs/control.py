@@ -30,17 +30,38 @@ def subtree_control(model, cg, data: bytes) -> None:
     model.subtree_control(cg, enable, disable)
 
 
-def procs(model, cg, data: bytes, caller_pid: int, host) -> None:
-    """__cgroup_procs_write(): one integer (base auto), 0 = the writer."""
-    pid = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
+def procs(model, cg, data: bytes, caller_pid: int, host, threadgroup: bool = True,
+          permission=None) -> None:
+    """__cgroup_procs_write(): one integer (base auto), 0 = the writer. cgroup.procs moves the
+    whole process; cgroup.threads (threadgroup=False) one thread, which
+    cgroup_attach_permissions() allows only within its domain: the model has no threaded
+    subtrees, so a thread may only be "moved" to the cgroup it is in (a no-op).
+    `permission(src, dst)`, if given, is cgroup_procs_write_permission(): it raises EACCES."""
+    # cgroup_procs_write_start(): `if (kstrtoint(...) || pid < 0) return -EINVAL`, so an int
+    # overflow (kstrtoint's ERANGE) is EINVAL too.
+    try:
+        pid = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
+    except ModelError:
+        pid = -1
     if pid < 0:
-        raise ModelError(errno.EINVAL, "negative pid")
+        raise ModelError(errno.EINVAL, "not a pid")
     tgid = host.tgid(caller_pid if pid == 0 else pid)
     if tgid is None:
         raise ModelError(errno.ESRCH, f"no such process {pid}")
     if host.is_kernel_thread(tgid):
         raise ModelError(errno.EINVAL, "kernel threads cannot be moved")
     model.members.reap(host)
+    if permission is not None:
+        permission(model.cgroup_of(tgid, host), cg)
+    if not threadgroup:
+        if cg.removed:
+            raise ModelError(errno.ENODEV, "cgroup removed")
+        # cgroup_migrate_vet_dst() before the same-domain check
+        if not cg.is_root() and cg.subtree_control:
+            raise ModelError(errno.EBUSY, "no internal processes: controllers are enabled")
+        if model.cgroup_of(tgid, host) is not cg:
+            raise ModelError(errno.EOPNOTSUPP, "a thread can only move within its domain")
+        return
     model.attach(cg, tgid, host)
 
 
@@ -91,20 +112,41 @@ def zero_or_one(data: bytes) -> int:
     return value
 
 
+MAX_SWAPPINESS = 200
+NUMBER_BUF_LEN = 24      # lib/parser.c
+
+
+def _swappiness(val: str) -> bool:
+    """lib/parser.c: does "swappiness=%d" match (simple_strtol, base auto, nothing may follow),
+    and does match_int() then give an int in 0..MAX_SWAPPINESS?"""
+    neg = val[:1] == "-"
+    body = val[1:] if neg else val
+    value, rest = kparse.simple_strtoull(body, 0)
+    if (len(body) == len(rest) and not neg) or rest:
+        return False                                 # no match: the token is unknown
+    if len(val) >= NUMBER_BUF_LEN:
+        return False                                 # match_number(): ERANGE
+    value = (-value if neg else value) & kparse.ULLONG_MAX
+    if value > kparse.LONG_MAX:
+        value -= 1 << 64                             # simple_strtol's long
+    return 0 <= value <= MAX_SWAPPINESS
+
+
 def reclaim(model, cg, data: bytes) -> None:
-    """memory_reclaim(): "<size>[ swappiness=N|max]"."""
+    """memory_reclaim() -> user_proactive_reclaim(): "<size>[ swappiness=N|max]".
+    memparse must consume something (else EINVAL: an empty write, garbage); the rest is
+    strstrip()ed and split with strsep(" "), each token "swappiness=%d" or "swappiness=max"."""
     buf = kparse.strstrip(_text(data))
     size, rest = kparse.memparse(buf)
-    for tok in rest.split():
-        key, _, val = tok.partition("=")
-        if key != "swappiness" or not val:
+    if len(rest) == len(buf):
+        raise ModelError(errno.EINVAL, "no size")
+    for tok in kparse.strstrip(rest).split(" "):
+        if not tok:
+            continue
+        if tok == "swappiness=max":
+            continue
+        if not (tok.startswith("swappiness=") and _swappiness(tok[len("swappiness="):])):
             raise ModelError(errno.EINVAL, f"bad option {tok!r}")
-        if val != "max":
-            n = kparse.kstrtoint(val, 10)
-            if not 0 <= n <= 200:
-                raise ModelError(errno.EINVAL, "swappiness out of range")
-    if rest and not rest[0].isspace():
-        raise ModelError(errno.EINVAL, "junk after the size")
     model.reclaim(cg, size)
 
 
@@ -114,13 +156,26 @@ def cpu_online(model, cpu: int, data: bytes) -> None:
 
 
 # --- percpu_test ----------------------------------------------------------------------------
+def _fits_u64(text: str) -> bool:
+    """Does the memparse number (and its suffix shift) of `text` fit 64 bits? memparse wraps
+    silently; for our own control files a count, size or align that does not fit is malformed
+    (else count=18446744073709551617 would allocate 1 object)."""
+    skip, base = kparse._fixup_radix(text, 0)
+    value, n, overflow = kparse._parse_integer(text, base, skip)
+    shift = kparse._SHIFTS.get(text[skip + n:skip + n + 1].lower(), 0)
+    return not overflow and value << shift <= kparse.ULLONG_MAX
+
+
 def _int(fields, key, default):
     if key not in fields:
         return default
     try:
-        return kparse.parse_size(fields[key])
+        value = kparse.parse_size(fields[key])
     except ModelError:
         raise ModelError(errno.EINVAL, f"bad {key}") from None
+    if not _fits_u64(kparse._cstr(fields[key])):
+        raise ModelError(errno.EINVAL, f"{key} does not fit 64 bits")
+    return value
 
 
 def alloc(model, data: bytes, writer_cgroup) -> None:

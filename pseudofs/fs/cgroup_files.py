@@ -2,10 +2,13 @@
 memory_files[], swap_files[], zswap_files[]) with its mode, whether the root has it, whether it
 belongs to the memory controller, and its read and write handlers."""
 
-from dataclasses import dataclass
+import errno
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from pseudofs import control
+from pseudofs.errors import ModelError
+from pseudofs.fs import perms
 from pseudofs.render import cgroupfs as r
 
 
@@ -47,8 +50,18 @@ def _peak_w(tree, cg, data, of):
     of.private["peak_cgroup"] = cg
 
 
+def _may_migrate(of):
+    """cgroup_procs_write_permission() with the opener's credentials (of->file->f_cred)."""
+    return lambda src, dst: perms.procs_write_permission(of.caller, src, dst, RW)
+
+
 def _procs_w(tree, cg, data, of):
-    control.procs(tree.model, cg, data, of.caller.pid, tree.host)
+    control.procs(tree.model, cg, data, of.caller.pid, tree.host, permission=_may_migrate(of))
+
+
+def _threads_w(tree, cg, data, of):
+    control.procs(tree.model, cg, data, of.caller.pid, tree.host, threadgroup=False,
+                  permission=_may_migrate(of))
 
 
 def _kill_w(tree, cg, data, of):
@@ -66,7 +79,7 @@ CGROUP_FILES = {
     # kernel/cgroup/cgroup.c cgroup_base_files[] (no PSI files: model choice)
     "cgroup.type": CgFile(RW, False, False, lambda m, cg, of: r.cgroup_type(m, cg), _type_w),
     "cgroup.procs": CgFile(RW, True, False, lambda m, cg, of: r.procs(m, cg), _procs_w),
-    "cgroup.threads": CgFile(RW, True, False, lambda m, cg, of: r.procs(m, cg), _procs_w),
+    "cgroup.threads": CgFile(RW, True, False, lambda m, cg, of: r.procs(m, cg), _threads_w),
     "cgroup.controllers": CgFile(RO, True, False, lambda m, cg, of: r.controllers(m, cg)),
     "cgroup.subtree_control": CgFile(
         RW, True, False, lambda m, cg, of: r.subtree_control(m, cg),
@@ -125,6 +138,20 @@ CGROUP_FILES = {
                                      _m(lambda m, mc: b"%d\n" % mc.zswap_writeback),
                                      _flag_w("zswap_writeback")),
 }
+
+
+def _atomic(write):
+    """kernfs_fop_write_iter(): cgroup files set atomic_write_len = PAGE_SIZE (cgroup_kf_ops,
+    cgroup_kf_single_ops), so a longer write is refused with E2BIG before the handler runs."""
+    def checked(tree, cg, data, of):
+        if len(data) > tree.model.page_size:
+            raise ModelError(errno.E2BIG, "write longer than a page")
+        return write(tree, cg, data, of)
+    return checked
+
+
+CGROUP_FILES = {name: replace(f, write=_atomic(f.write)) if f.write else f
+                for name, f in CGROUP_FILES.items()}
 
 
 def files_of(cg) -> list:

@@ -268,6 +268,11 @@ class Routes:
         node = self.resolve(path, caller)
         if isinstance(node, Dir) and node.cgroup is not None:
             cg = node.cgroup
+            # kernfs: the files keep the owner they were created with (the cgroup's creator);
+            # chown of the directory alone does not hand them over (delegation chowns
+            # cgroup.procs, cgroup.threads and cgroup.subtree_control one by one)
+            for name in CGROUP_FILES:
+                cg.file_owner.setdefault(name, (cg.uid, cg.gid))
             cg.uid = cg.uid if uid == -1 else uid
             cg.gid = cg.gid if gid == -1 else gid
         elif isinstance(node, File) and node.owner_key is not None:
