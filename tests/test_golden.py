@@ -18,6 +18,7 @@ import pytest
 from pseudofs.boot import build_tree
 from pseudofs.cli import walk
 from pseudofs.config import load_config
+from pseudofs.fs.tree import Caller
 from pseudofs.model.procs import NoHost
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,13 +28,31 @@ MODES = ("per-node", "memcg")
 HINT = "run `python3 -m pytest tests/test_golden.py --update-golden` and review the diff"
 
 
-def render(mode: str) -> dict:
-    """{path: bytes} of every readable file of the golden config in accounting `mode`."""
+def build(mode: str):
     config = load_config(CONFIG)
     config = dataclasses.replace(
         config, kernel=dataclasses.replace(config.kernel, accounting=mode))
-    tree = build_tree(config, NoHost())
-    return dict(walk(tree))
+    return build_tree(config, NoHost())
+
+
+def render(mode: str) -> dict:
+    """{path: bytes} of every readable file of the golden config in accounting `mode`."""
+    return dict(walk(build(mode)))
+
+
+def attributes(tree, path="/") -> list:
+    """One line per entry, readable or not (write-only files and directories included):
+    "path kind mode uid gid st_size", depth first, sorted."""
+    caller = Caller()
+    lines = []
+    for name in sorted(tree.readdir(path, caller)):
+        child = path.rstrip("/") + "/" + name
+        a = tree.getattr(child, caller)
+        lines.append("%s %s %04o %d %d %d\n" % (child, "d" if a.is_dir else "f", a.mode, a.uid,
+                                                 a.gid, a.size))
+        if a.is_dir:
+            lines.extend(attributes(tree, child))
+    return lines
 
 
 _cache = {}
@@ -101,6 +120,25 @@ def test_golden(mode, request):
         problems.append("%d file(s) differ from the golden bytes (%s):\n  %s\n%s"
                         % (len(differ), HINT, "\n  ".join(differ), shown))
     assert not problems, "\n\n".join(problems)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_golden_attributes(mode, request):
+    """Modes, owners and st_size of every entry (tests/golden/<mode>.attrs): these cover the
+    write-only files (cgroup.kill, memory.reclaim, percpu_test/free) the byte walk skips."""
+    got = "".join(attributes(build(mode)))
+    path = os.path.join(GOLDEN, mode + ".attrs")
+    if request.config.getoption("--update-golden"):
+        with open(path, "w") as f:
+            f.write(got)
+    if not os.path.exists(path):
+        pytest.fail("no %s: %s" % (os.path.relpath(path, HERE), HINT))
+    with open(path) as f:
+        want = f.read()
+    if got != want:
+        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
+                                            "golden", "rendered", n=0))
+        pytest.fail("attributes differ from %s (%s):\n%s" % (path, HINT, diff[:4000]))
 
 
 @pytest.mark.parametrize("mode", MODES)
