@@ -17,11 +17,20 @@ def cmd_mount(args) -> int:
     from pseudofs.fs import daemon
 
     try:
-        config = _load(args.config)   # refuse a bad config before detaching
+        if args.state:
+            from pseudofs.fs import statelog
+            # in the foreground, warnings reach the terminal directly; a daemon's reach the
+            # parent, which prefixes them
+            prefix = "pseudofs: warning: " if args.foreground else "warning: "
+            factory = statelog.mount_factory(args.state, args.config, warn=lambda msg: print(
+                prefix + msg, file=sys.stderr, flush=True))
+        else:
+            config = _load(args.config)   # refuse a bad config before detaching
+            factory = lambda: build_tree(config)   # noqa: E731
     except ConfigError as e:
         print("\n".join(e.problems), file=sys.stderr)
         return 2
-    return daemon.mount(lambda: build_tree(config), args.mountpoint, foreground=args.foreground,
+    return daemon.mount(factory, args.mountpoint, foreground=args.foreground,
                         allow_other=args.allow_other, verbose=args.verbose,
                         log_file=args.log_file)
 
@@ -74,7 +83,9 @@ def main(argv=None) -> int:
     m.add_argument("--foreground", action="store_true")
     m.add_argument("--allow-other", action="store_true",
                    help="let other users in; the kernel then enforces the files' modes")
-    m.add_argument("--state", metavar="FILE", help="durable state log (not yet implemented)")
+    m.add_argument("--state", metavar="FILE",
+                   help="durable state: every change is logged to FILE before it returns and "
+                        "replayed at the next mount (FILE's recorded config wins over -c)")
     m.add_argument("--log-file", help="where the daemon logs")
     m.add_argument("-v", "--verbose", action="store_true")
     m.set_defaults(fn=cmd_mount)
@@ -97,9 +108,6 @@ def main(argv=None) -> int:
     if args.fn is None:
         import importlib
         return importlib.import_module(f"pseudofs.{args.sub}").main(args.rest)
-    if args.cmd == "mount" and args.state:
-        print("pseudofs: --state is not implemented yet", file=sys.stderr)
-        return 2
     return args.fn(args)
 
 

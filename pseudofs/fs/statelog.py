@@ -1,0 +1,530 @@
+"""Durable state for `pseudofs mount MNT --state FILE`: every command that changed the model is
+appended to FILE (and fsync'ed) before its write(2), mkdir(2), ... returns; the next mount
+replays FILE on the deterministic model and renders every file as before, history included.
+
+`StateLog` wraps the route table (a `Tree`, pseudofs/fs/tree.py) and records its mutating calls:
+write, mkdir, rmdir, chown, chmod. A call is recorded when it succeeded, or when it failed but
+moved something (the model's generation, the memcg event counters a failed charge counts, the
+sequence of automatic tags); a refused call that changed nothing is not. Each record carries
+what the command depended on besides the model: the caller (uid, gid, pid), the open flags,
+the bytes written, and every answer the host gave about real processes while the command ran
+(the writer's tgid and cgroup, the start times a cgroup.procs write compares ...), so a replay
+never asks a live process. It also carries the outcome (0 or the errno): a replay that ends
+differently means the file does not belong to this model, and the mount is refused.
+
+File format (FILE, append-only):
+
+    b"pseudofs-state 1\\n"                          the magic line
+    record...                                       each one is
+        b"%08x %08x %04x\\n" % (len(payload), crc32(payload), crc32(those 17 bytes) & 0xffff)
+        payload (JSON, UTF-8)  b"\\n"
+
+The first record is the header: {"kind": "header", "version": 1, "config_source": ...,
+"config_yaml": ...}: the configuration the state started from (its YAML text). While FILE
+exists, it wins over any `-c` config: its cgroups were applied once, at the first mount.
+
+Damage: a last record cut short (the file ends inside it, or in zero bytes) was being written
+when the daemon died, so it was never acknowledged: it is dropped with a warning and cut off
+the file. Anything else (bad magic, a record header or checksum that does not match, a record
+that replays differently) refuses the mount with the file and the byte offset; nothing is half
+loaded. FILE is locked (flock) while a daemon uses it; the kernel drops the lock of a killed
+daemon.
+"""
+
+import base64
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import time
+import zlib
+from typing import Callable, List, Optional, Tuple
+
+from pseudofs.errors import ConfigError, ModelError
+from pseudofs.fs.tree import Caller, OpenFile
+
+log = logging.getLogger("pseudofs")
+
+MAGIC = b"pseudofs-state 1\n"
+VERSION = 1
+HEAD_LEN = 23                                   # b"%08x %08x %04x\n"
+_HEAD_RX = re.compile(rb"([0-9a-f]{8}) ([0-9a-f]{8}) ([0-9a-f]{4})\n\Z")
+_HEAD_SHAPE = b"xxxxxxxx xxxxxxxx xxxx\n"       # x: a hex digit
+LOCK_WAIT = 3.0                                 # seconds for a dying daemon to let go
+BUG = "bug"                                     # outcome of a call that raised a non-ModelError
+
+
+class StateError(ConfigError):
+    """The state file cannot be used: one problem, naming the file (and the byte offset)."""
+
+    def __init__(self, path: str, what: str, offset: Optional[int] = None):
+        where = path if offset is None else "%s: byte offset %d" % (path, offset)
+        super().__init__(["state %s: %s" % (where, what)])
+        self.path, self.offset, self.what = path, offset, what
+
+
+# --- records ---------------------------------------------------------------------------------
+def encode_record(obj: dict) -> bytes:
+    payload = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    head = b"%08x %08x" % (len(payload), zlib.crc32(payload))
+    return head + b" %04x\n" % (zlib.crc32(head) & 0xffff) + payload + b"\n"
+
+
+def _is_head_prefix(tail: bytes) -> bool:
+    """Could `tail` be the start of a record header cut by a crash?"""
+    if len(tail) >= HEAD_LEN:
+        return False
+    for have, want in zip(tail, _HEAD_SHAPE):
+        if want == ord("x"):
+            if have not in b"0123456789abcdef":
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+class Parsed:
+    """What a state file holds: the header, the records after it (with their offsets), where
+    the good part ends, and the torn tail (offset, length) if there is one."""
+
+    def __init__(self):
+        self.header: Optional[dict] = None
+        self.records: List[Tuple[int, dict]] = []
+        self.end = 0
+        self.torn: Optional[Tuple[int, int]] = None
+
+
+def parse(path: str, data: bytes) -> Parsed:
+    """Validate the whole file; StateError on any damage but a torn last record."""
+    out = Parsed()
+    if len(data) < len(MAGIC):
+        if MAGIC.startswith(data):             # empty, or the magic line itself was cut
+            out.torn = (0, len(data)) if data else None
+            return out
+        raise StateError(path, "not a pseudofs state file (bad magic)", 0)
+    if not data.startswith(MAGIC):
+        raise StateError(path, "not a pseudofs state file (bad magic)", 0)
+    pos = len(MAGIC)
+    out.end = pos
+    while pos < len(data):
+        tail = data[pos:pos + HEAD_LEN]
+        m = _HEAD_RX.match(tail)
+        if not m or int(m.group(3), 16) != zlib.crc32(tail[:17]) & 0xffff:
+            if _is_head_prefix(tail) or data.count(b"\0", pos) == len(data) - pos:
+                out.torn = (pos, len(data) - pos)     # cut, or zeros a crash left
+                break
+            raise StateError(path, "bad record header", pos)
+        size, crc = int(m.group(1), 16), int(m.group(2), 16)
+        end = pos + HEAD_LEN + size + 1
+        if end > len(data):
+            out.torn = (pos, len(data) - pos)
+            break
+        payload = data[pos + HEAD_LEN:end - 1]
+        if data[end - 1:end] != b"\n" or zlib.crc32(payload) != crc:
+            raise StateError(path, "record checksum mismatch", pos)
+        try:
+            obj = json.loads(payload)
+        except ValueError as e:
+            raise StateError(path, "record is not JSON: %s" % e, pos) from None
+        if not isinstance(obj, dict):
+            raise StateError(path, "record is not an object", pos)
+        if out.header is None:
+            if obj.get("kind") != "header" or obj.get("version") != VERSION \
+                    or not isinstance(obj.get("config_yaml"), str):
+                raise StateError(path, "the first record is not a version %d header" % VERSION,
+                                 pos)
+            out.header = obj
+        else:
+            out.records.append((pos, obj))
+        pos = out.end = end
+    return out
+
+
+# --- host facts --------------------------------------------------------------------------------
+HOST_METHODS = ("tgid", "ppid", "start_time", "now", "is_kernel_thread")
+
+
+class RecordingHost:
+    """Forwards to the live host and writes down every question and answer."""
+
+    def __init__(self, host):
+        self.host = host
+        self.facts: list = []
+
+    def _ask(self, name, *args):
+        value = getattr(self.host, name)(*args)
+        self.facts.append([name, list(args), value])
+        return value
+
+    def tgid(self, tid):
+        return self._ask("tgid", tid)
+
+    def ppid(self, pid):
+        return self._ask("ppid", pid)
+
+    def start_time(self, pid):
+        return self._ask("start_time", pid)
+
+    def now(self):
+        return self._ask("now")
+
+    def is_kernel_thread(self, pid):
+        return self._ask("is_kernel_thread", pid)
+
+
+class ReplayHost:
+    """Answers from a record's facts, in the order they were given for each question; the
+    last answer repeats; a question never asked then is answered as for a vanished process."""
+
+    _UNKNOWN = {"tgid": None, "ppid": None, "start_time": None, "now": 0.0,
+                "is_kernel_thread": False}
+
+    def __init__(self, facts):
+        self._answers: dict = {}
+        for name, args, value in facts:
+            self._answers.setdefault((name, tuple(args)), []).append(value)
+
+    def _ask(self, name, *args):
+        answers = self._answers.get((name, args))
+        if not answers:
+            return self._UNKNOWN[name]
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def tgid(self, tid):
+        return self._ask("tgid", tid)
+
+    def ppid(self, pid):
+        return self._ask("ppid", pid)
+
+    def start_time(self, pid):
+        return self._ask("start_time", pid)
+
+    def now(self):
+        return self._ask("now")
+
+    def is_kernel_thread(self, pid):
+        return self._ask("is_kernel_thread", pid)
+
+
+def fingerprint(model) -> tuple:
+    """What a refused command may still have changed: the generation, the memcg event counts
+    (a failed charge counts max/oom), the automatic-tag sequence (repr of itertools.count)."""
+    events = 0
+    for cg in (model.root, *model.root.descendants()):
+        if cg.memcg is not None:
+            events += sum(cg.memcg.events_local.values())
+    return model.generation, events, repr(getattr(model.groups, "_seq", None))
+
+
+# --- one call, live or replayed -----------------------------------------------------------------
+def _run(tree, host, call) -> Tuple[object, Optional[BaseException]]:
+    """Run `call()` with `host` as the tree's host; (outcome, exception)."""
+    saved = tree.host
+    tree.host = host
+    try:
+        call()
+        return 0, None
+    except ModelError as e:
+        return e.errno, e
+    except Exception as e:          # a bug: fuseops reports it; the record keeps the outcome
+        return BUG, e
+    finally:
+        tree.host = saved
+
+
+def _call(tree, rec: dict) -> Callable[[], None]:
+    op, path = rec["op"], rec["path"]
+    caller = Caller(*rec["caller"])
+    if op == "write":
+        data = base64.b64decode(rec["data"])
+
+        def write():
+            of = OpenFile(path, rec["flags"], caller)
+            try:
+                tree.write(of, data)
+            finally:
+                tree.release(of)        # the file was closed long ago
+        return write
+    if op == "mkdir":
+        return lambda: tree.mkdir(path, rec["mode"], caller)
+    if op == "rmdir":
+        return lambda: tree.rmdir(path, caller)
+    if op == "chown":
+        return lambda: tree.chown(path, rec["uid"], rec["gid"], caller)
+    if op == "chmod":
+        return lambda: tree.chmod(path, rec["mode"], caller)
+    raise KeyError(op)
+
+
+def replay(tree, path: str, records: List[Tuple[int, dict]]) -> None:
+    """Apply `records` to `tree` (the route table, not a StateLog); StateError on the first
+    record that is malformed or ends differently than it did when it was recorded."""
+    for offset, rec in records:
+        try:
+            call = _call(tree, rec)
+            facts = rec["host"]
+            want = rec["errno"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise StateError(path, "malformed record (%s: %s)" % (type(e).__name__, e),
+                             offset) from None
+        got, exc = _run(tree, ReplayHost(facts), call)
+        if got != want:
+            name = lambda v: "success" if v == 0 else errno.errorcode.get(v, str(v))  # noqa
+            raise StateError(path, "%s %s ended in %s when recorded but in %s now (%s): the "
+                             "file does not belong to this model" % (
+                                 rec["op"], rec["path"], name(want), name(got), exc or "ok"),
+                             offset)
+
+
+# --- the file ------------------------------------------------------------------------------------
+def _lock_holder(fd: int) -> Optional[int]:
+    """The pid holding a flock on fd's file, from /proc/locks (best effort)."""
+    st = os.fstat(fd)
+    dev = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                parts = line.split()
+                if "FLOCK" in parts and "->" not in parts and dev in parts:
+                    return int(parts[parts.index(dev) - 1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _lock(fd: int, path: str) -> None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                pid = _lock_holder(fd)
+                raise StateError(path, "in use by another pseudofs daemon%s" % (
+                    " (pid %d)" % pid if pid else "")) from None
+            time.sleep(0.05)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LogFile:
+    """The open, locked state file; `append` returns once the record is on disk."""
+
+    def __init__(self, path: str, fd: int, end: int):
+        self.path, self.fd, self.end = path, fd, end
+        self.records = 0
+        self.failed: Optional[str] = None
+
+    def append(self, obj: dict) -> None:
+        data = encode_record(obj)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(self.fd, view, self.end + len(data) - len(view))
+                view = view[n:]
+            os.fdatasync(self.fd)
+        except OSError as e:
+            self.failed = "%s: %s" % (self.path, e.strerror)
+            try:                        # leave the file as it was: no half record
+                os.ftruncate(self.fd, self.end)
+            except OSError:
+                pass
+            raise
+        self.end += len(data)
+        self.records += 1
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)           # drops the flock
+            self.fd = -1
+
+
+def open_state(path: str, config_text: Optional[str], config_source: str, host=None,
+               explicit_config: bool = False, warn: Callable[[str], None] = log.warning):
+    """Open (or create) the state file, lock it, validate and replay it. Returns a StateLog
+    over the route table; StateError (a ConfigError) if the file cannot be used. The config
+    (YAML text) is used only for a new state file; None when it could not be read."""
+    from pseudofs.boot import build_tree
+    from pseudofs.config import parse_config
+
+    path = os.path.abspath(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise StateError(path, "cannot open: %s" % e.strerror) from None
+    try:
+        _lock(fd, path)
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, size, 0) if size else b""
+        parsed = parse(path, data)
+        if parsed.header is None and config_text is None:
+            raise StateError(path, "holds no state yet, and no configuration could be read")
+        if parsed.header is not None:
+            if explicit_config and parsed.header["config_yaml"] != config_text:
+                warn("state %s holds an earlier mount: its recorded configuration (from %s) "
+                     "is used, not %s" % (path, parsed.header.get("config_source"),
+                                          config_source))
+            config_text = parsed.header["config_yaml"]
+            config_source = str(parsed.header.get("config_source", path))
+        try:
+            tree = build_tree(parse_config(config_text, config_source), host)
+        except ConfigError as e:
+            if parsed.header is None:
+                raise
+            raise StateError(path, "its header's configuration no longer loads: %s"
+                             % "; ".join(e.problems), len(MAGIC)) from None
+        replay(tree, path, parsed.records)
+        if parsed.torn is not None:
+            off, n = parsed.torn
+            warn("state %s: byte offset %d: dropped a torn last record (%d bytes): the daemon "
+                 "stopped while writing it, so it was never acknowledged" % (path, off, n))
+        if parsed.header is None:
+            header = encode_record({"kind": "header", "version": VERSION,
+                                    "config_source": config_source,
+                                    "config_yaml": config_text})
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, MAGIC + header, 0)
+            os.fsync(fd)
+            _fsync_dir(path)
+            end = len(MAGIC) + len(header)
+        else:
+            end = parsed.end
+            if parsed.torn is not None:
+                os.ftruncate(fd, end)
+                os.fsync(fd)
+        if parsed.records:
+            log.info("state %s: replayed %d records", path, len(parsed.records))
+        return StateLog(tree, LogFile(path, fd, end))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_config_text(config_path: Optional[str]) -> Tuple[str, str]:
+    """(YAML text, source name) of a config file, or of the built-in defaults for None."""
+    from pseudofs.config import DEFAULT_YAML
+    if config_path is None:
+        return DEFAULT_YAML, "<built-in defaults>"
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            return f.read(), str(config_path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{config_path}: cannot read: {e}"]) from None
+
+
+def has_state(path: str) -> bool:
+    """Does `path` hold a state (at least a header) to mount?"""
+    try:
+        return os.path.getsize(path) > len(MAGIC)
+    except OSError:
+        return False
+
+
+def mount_factory(state_path: str, config_path: Optional[str], host=None,
+                  warn: Callable[[str], None] = log.warning) -> Callable[[], "StateLog"]:
+    """For `pseudofs mount --state FILE [-c CONFIG]`: checks the config now (ConfigError) when
+    FILE holds no state yet; the returned factory opens, locks and replays FILE in the daemon.
+    Paths are made absolute: the daemon changes to /."""
+    state_path = os.path.abspath(state_path)
+    config_path = os.path.abspath(config_path) if config_path else None
+    text, source = None, None
+    if not has_state(state_path):
+        from pseudofs.config import parse_config
+        text, source = read_config_text(config_path)
+        parse_config(text, source)
+    else:
+        try:
+            text, source = read_config_text(config_path)
+        except ConfigError:
+            source = config_path            # the recorded configuration wins anyway
+
+    def factory():
+        return open_state(state_path, text, source or "<built-in defaults>", host,
+                          explicit_config=config_path is not None, warn=warn)
+    return factory
+
+
+# --- the Tree wrapper -------------------------------------------------------------------------
+class StateLog:
+    """A Tree that records every call that changed the model before the call returns."""
+
+    def __init__(self, tree, logfile: LogFile):
+        self.tree = tree
+        self.lock = tree.lock
+        self.log = logfile
+
+    def __getattr__(self, name):            # model, host, resolve ... of the route table
+        return getattr(self.tree, name)
+
+    # reads pass through
+    def getattr(self, path, caller):
+        return self.tree.getattr(path, caller)
+
+    def readdir(self, path, caller):
+        return self.tree.readdir(path, caller)
+
+    def open(self, path, flags, caller):
+        return self.tree.open(path, flags, caller)
+
+    def read(self, of):
+        return self.tree.read(of)
+
+    def release(self, of):
+        return self.tree.release(of)
+
+    def truncate(self, path, caller):
+        return self.tree.truncate(path, caller)
+
+    # changes are recorded
+    def write(self, of, data):
+        self._change({"op": "write", "path": of.path, "flags": of.flags,
+                      "data": base64.b64encode(bytes(data)).decode()}, of.caller,
+                     lambda: self.tree.write(of, data))
+
+    def mkdir(self, path, mode, caller):
+        self._change({"op": "mkdir", "path": path, "mode": mode}, caller,
+                     lambda: self.tree.mkdir(path, mode, caller))
+
+    def rmdir(self, path, caller):
+        self._change({"op": "rmdir", "path": path}, caller, lambda: self.tree.rmdir(path, caller))
+
+    def chown(self, path, uid, gid, caller):
+        self._change({"op": "chown", "path": path, "uid": uid, "gid": gid}, caller,
+                     lambda: self.tree.chown(path, uid, gid, caller))
+
+    def chmod(self, path, mode, caller):
+        self._change({"op": "chmod", "path": path, "mode": mode}, caller,
+                     lambda: self.tree.chmod(path, mode, caller))
+
+    def _change(self, rec: dict, caller: Caller, call) -> None:
+        if self.log.failed:
+            raise ModelError(errno.EIO, "the state file cannot be written (%s): changes are "
+                             "refused" % self.log.failed)
+        model = self.tree.model
+        before = fingerprint(model)
+        recorder = RecordingHost(self.tree.host)
+        outcome, exc = _run(self.tree, recorder, call)
+        if outcome == 0 or outcome == BUG or fingerprint(model) != before:
+            rec.update(caller=[caller.uid, caller.gid, caller.pid], host=recorder.facts,
+                       errno=outcome)
+            try:
+                self.log.append(rec)
+            except OSError:
+                log.error("state %s: cannot record %s %s: %s; the change is not durable and "
+                          "further changes are refused", self.log.path, rec["op"], rec["path"],
+                          self.log.failed)
+                raise ModelError(errno.EIO, "state file write failed") from None
+        if exc is not None:
+            raise exc
+
+    def close(self) -> None:
+        self.log.close()

@@ -1,0 +1,150 @@
+"""Helpers for tests that run `pseudofs mount` as a real daemon (a separate process), as a user
+would: mount, find the daemon's pid, read the whole mount, kill -9, clean up.
+
+`Daemons` (the `daemons` fixture of the tests that use it) remembers every mount and daemon it
+started; at teardown it kills what is left, clears the mounts and fails the test if a daemon
+log holds an ERROR or a traceback.
+"""
+
+import errno
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pfs(*args, timeout=120) -> subprocess.CompletedProcess:
+    """Run the `pseudofs` command line (this checkout) and capture its output."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    return subprocess.run([sys.executable, "-m", "pseudofs", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def wait_until(cond, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+def fstype(mnt: str):
+    """The fstype mounted at mnt (from mountinfo; never stats a stale mount)."""
+    from pseudofs.fs import daemon
+    return daemon.mounted_fstype(str(mnt))
+
+
+def render_mount(mnt: str, skip=("/proc/self",)) -> dict:
+    """Everything a reader sees: {relative path: bytes} for readable files, plus
+    {path + "/": (listing)} and {path + "@": (mode, uid, gid, size)} for every entry."""
+    out = {}
+
+    def visit(rel):
+        full = mnt + rel
+        st = os.lstat(full)
+        out[rel + "@"] = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size)
+        if stat.S_ISDIR(st.st_mode):
+            names = sorted(os.listdir(full))
+            out[rel + "/"] = tuple(names)
+            for name in names:
+                child = rel + "/" + name
+                if not any(child == s or child.startswith(s + "/") for s in skip):
+                    visit(child)
+        elif st.st_mode & 0o444:
+            with open(full, "rb") as f:
+                out[rel] = f.read()
+    visit("")
+    return out
+
+
+def diff(a: dict, b: dict, limit=5) -> str:
+    keys = sorted(set(a) | set(b))
+    bad = [k for k in keys if a.get(k) != b.get(k)]
+    return "; ".join("%s: %r != %r" % (k, a.get(k), b.get(k)) for k in bad[:limit]) + \
+        (" (+%d more)" % (len(bad) - limit) if len(bad) > limit else "")
+
+
+class Daemons:
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.mounts = set()
+        self.logs = []
+
+    def mount(self, mnt, *args, log=None, expect=0):
+        """`pseudofs mount MNT ARGS... --log-file LOG`; returns (CompletedProcess, pid)."""
+        mnt = str(mnt)
+        if fstype(mnt) is None:                  # a stale mount cannot even be stat()ed
+            os.makedirs(mnt, exist_ok=True)
+        log = str(log or self.tmp / ("%s.log" % os.path.basename(mnt)))
+        self.logs.append(log)
+        self.mounts.add(mnt)
+        r = pfs("mount", mnt, *args, "--log-file", log)
+        if expect is not None:
+            assert r.returncode == expect, r.stderr
+        return r, (self.pid(log, mnt) if r.returncode == 0 else None)
+
+    @staticmethod
+    def pid(log, mnt):
+        with open(log) as f:
+            pids = re.findall(r"INFO mounted %s \(pid (\d+)\)" % re.escape(mnt), f.read())
+        return int(pids[-1])
+
+    @staticmethod
+    def kill9(pid):
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: gone(pid), what="pid %d to die" % pid)
+
+    def cleanup(self):
+        problems = []
+        for mnt in self.mounts:
+            if fstype(mnt):
+                r = pfs("umount", mnt)
+                if r.returncode and fstype(mnt):
+                    subprocess.run(["fusermount", "-uz", mnt], capture_output=True)
+                    problems.append("could not unmount %s: %s" % (mnt, r.stderr))
+        for log in self.logs:
+            if os.path.exists(log):
+                text = open(log).read()
+                if "Traceback" in text or " ERROR " in text:
+                    problems.append("daemon log %s:\n%s" % (log, text[-4000:]))
+        return problems
+
+
+def errno_of(fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def write_errno(path, data: bytes, flags=os.O_WRONLY):
+    """One write(2) on a fresh fd: 0 on success, else the errno (of open or write)."""
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        return e.errno
+    try:
+        os.write(fd, data)
+        return 0
+    except OSError as e:
+        return e.errno
+    finally:
+        os.close(fd)
+
+
+STALE = (errno.ENOTCONN, errno.ECONNABORTED)
