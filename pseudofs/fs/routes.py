@@ -4,6 +4,7 @@ Each row maps a path pattern to a resolver that returns a `Dir` or a `File` (or 
 path). getattr, readdir, open, read and write all go through `resolve`."""
 
 import errno
+import functools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -38,6 +39,19 @@ class File:
     gid: int = 0
     owner_key: Optional[tuple] = None     # (cgroup, name) for chown of a cgroup file
     extra: dict = field(default_factory=dict)
+    cache: bool = True                    # same model state, same bytes (not per fd/caller)
+
+
+def _mutating(method):
+    """A call that may change the model, even when it fails (a refused charge counts events):
+    cached resolutions and renders are dropped afterwards."""
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        try:
+            return method(self, *args)
+        finally:
+            self._epoch += 1
+    return wrapper
 
 
 def _ro(fn, size=0):
@@ -95,17 +109,38 @@ class Routes:
             (CGROOT + r"(?P<path>(?:/[^/]+)*)", self._cgroup_path),
         ]
         self.compiled = [(re.compile(p + r"\Z"), fn) for p, fn in self.table]
+        self._nodes: dict = {}
+        self._renders: dict = {}
+        self._epoch = 0
+        self._key = None
         del m
 
     # --- resolution --------------------------------------------------------------------------
+    def _fresh(self) -> None:
+        """Resolutions and renders are kept while the model and the tree stay as they were:
+        any change (model.generation) or mutating call (self._epoch) drops them."""
+        key = (self.model.generation, self._epoch)
+        if key != self._key:
+            self._nodes.clear()
+            self._renders.clear()
+            self._key = key
+
     def resolve(self, path: str, caller: Caller = Caller()):
         self._caller = caller
+        self._fresh()
+        node = self._nodes.get(path)
+        if node is not None:
+            return node
         for rx, fn in self.compiled:
             mt = rx.match(path)
             if mt:
                 node = fn(self.model, **mt.groupdict())
                 if node is None:
                     break
+                if not path.startswith("/proc") or path.startswith(("/proc/vm", "/proc/me",
+                                                                    "/proc/stat", "/proc/cpu",
+                                                                    "/proc/cgroups")):
+                    self._nodes[path] = node      # /proc, /proc/self, /proc/PID: per caller
                 return node
         raise ModelError(errno.ENOENT, path)
 
@@ -126,7 +161,7 @@ class Routes:
         p = self._pid_of(pid)
         if p is None:
             return None
-        return File(0o444, lambda of: procfs.pid_cgroup(m.cgroup_of(p, self.host)))
+        return File(0o444, lambda of: procfs.pid_cgroup(m.cgroup_of(p, self.host)), cache=False)
 
     def _cpu_children(self) -> List[str]:
         t = self.model.topo
@@ -184,7 +219,8 @@ class Routes:
         uid, gid = cg.file_owner.get(name, (cg.uid, cg.gid))
         read = (lambda of: spec.read(m, cg, of)) if spec.read else None
         write = (lambda of, data: spec.write(self, cg, data, of)) if spec.write else None
-        return File(cg.file_mode.get(name, spec.mode), read, write, 0, uid, gid, (cg, name))
+        return File(cg.file_mode.get(name, spec.mode), read, write, 0, uid, gid, (cg, name),
+                    cache=name != "memory.peak")
 
     def _writer_cgroup(self, of: OpenFile):
         return self.model.cgroup_of(self.host.tgid(of.caller.pid) or of.caller.pid, self.host)
@@ -225,8 +261,14 @@ class Routes:
         node = self._node_for_io(of)
         if node.read is None:
             raise ModelError(errno.EINVAL, of.path)
-        return node.read(of)
+        if not node.cache:
+            return node.read(of)
+        data = self._renders.get(of.path)
+        if data is None:
+            data = self._renders[of.path] = node.read(of)
+        return data
 
+    @_mutating
     def write(self, of: OpenFile, data: bytes) -> None:
         node = self._node_for_io(of)
         if node.write is None:
@@ -245,6 +287,7 @@ class Routes:
         if node.write is None:
             raise ModelError(errno.EACCES, path)
 
+    @_mutating
     def mkdir(self, path: str, mode: int, caller: Caller) -> None:
         if not path.startswith(CGROOT + "/"):
             raise ModelError(errno.EPERM, path)
@@ -256,6 +299,7 @@ class Routes:
             raise ModelError(errno.EEXIST, path)
         self.model.mkdir(path[len(CGROOT):], caller.uid, caller.gid, mode & 0o7777)
 
+    @_mutating
     def rmdir(self, path: str, caller: Caller) -> None:
         node = self.resolve(path, caller)
         if not isinstance(node, Dir):
@@ -264,6 +308,7 @@ class Routes:
             raise ModelError(errno.EPERM, path)
         self.model.rmdir(path[len(CGROOT):] or "/")
 
+    @_mutating
     def chown(self, path: str, uid: int, gid: int, caller: Caller) -> None:
         node = self.resolve(path, caller)
         if isinstance(node, Dir) and node.cgroup is not None:
@@ -283,6 +328,7 @@ class Routes:
             raise ModelError(errno.EPERM, path)
         self.model.generation += 1
 
+    @_mutating
     def chmod(self, path: str, mode: int, caller: Caller) -> None:
         node = self.resolve(path, caller)
         if isinstance(node, Dir) and node.cgroup is not None:
