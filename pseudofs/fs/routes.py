@@ -58,8 +58,9 @@ def _ro(fn, size=0):
     return lambda m: File(0o444, lambda of: fn(m), size=size)
 
 
-def _static_dir(*names):
-    return lambda m: Dir(lambda: list(names))
+def _static_dir(*names, mode=0o755):
+    """A fixed directory; sysfs directories are 0755, /sys and /proc themselves 0555."""
+    return lambda m: Dir(lambda: list(names), mode)
 
 
 class Routes:
@@ -71,7 +72,7 @@ class Routes:
         self.lock = threading.Lock()
         m = model
         self.table = [
-            (r"/", _static_dir("proc", "sys")),
+            (r"/", _static_dir("proc", "sys", mode=0o555)),
             (r"/proc", lambda m: Dir(self._proc_children)),
             (r"/proc/vmstat", _ro(procfs.vmstat)),
             (r"/proc/meminfo", _ro(procfs.meminfo)),
@@ -80,7 +81,7 @@ class Routes:
             (r"/proc/cgroups", _ro(procfs.cgroups)),
             (r"/proc/(?P<pid>self|\d+)", self._pid_dir),
             (r"/proc/(?P<pid>self|\d+)/cgroup", self._pid_cgroup),
-            (r"/sys", _static_dir("devices", "fs", "kernel")),
+            (r"/sys", _static_dir("devices", "fs", "kernel", mode=0o555)),
             (r"/sys/devices", _static_dir("system")),
             (r"/sys/devices/system", _static_dir("cpu", "node")),
             (r"/sys/devices/system/cpu", lambda m: Dir(self._cpu_children, 0o755)),
