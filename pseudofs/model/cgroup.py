@@ -22,6 +22,10 @@ class Cgroup:
         self.file_owner: Dict[str, Tuple[int, int]] = {}   # chown of single files (delegation)
         self.file_mode: Dict[str, int] = {}
         self.removed = False
+        # counts over the subtree, kept on every change so reads never walk the tree
+        self.nr_desc = 0             # live descendants
+        self.nr_desc_memcg = 0       # live descendants with their own memcg
+        self.nr_procs_subtree = 0    # processes here and below (cgroup.events populated)
 
     # --- paths ------------------------------------------------------------------------------
     @property
@@ -79,19 +83,45 @@ class Cgroup:
 
     # --- state ----------------------------------------------------------------------------------
     def populated(self) -> bool:
-        return bool(self.procs) or any(c.procs for c in self.descendants())
+        return self.nr_procs_subtree > 0
+
+    def add_proc(self, pid: int, when: float) -> None:
+        if pid not in self.procs:
+            for c in self.ancestors():
+                c.nr_procs_subtree += 1
+        self.procs[pid] = when
+
+    def remove_proc(self, pid: int) -> None:
+        if self.procs.pop(pid, None) is not None:
+            for c in self.ancestors():
+                c.nr_procs_subtree -= 1
+
+    def link_child(self, child: "Cgroup") -> None:
+        """Insert a new child: the ancestors' descendant counts grow by one."""
+        self.children[child.name] = child
+        for c in self.ancestors():
+            c.nr_desc += 1
+
+    def unlink_child(self, child: "Cgroup") -> None:
+        del self.children[child.name]
+        for c in self.ancestors():
+            c.nr_desc -= 1
+
+    def memcg_count(self, delta: int) -> None:
+        """This cgroup got (+1) or lost (-1) its own memcg."""
+        for c in self.parent.ancestors():
+            c.nr_desc_memcg += delta
 
     def frozen(self) -> bool:
         """cgroup.events `frozen`: this cgroup or an ancestor asked to freeze (e_freeze)."""
         return any(c.freeze for c in self.ancestors())
 
     def nr_descendants(self) -> int:
-        return sum(1 for _ in self.descendants())
+        return self.nr_desc
 
     def nr_memory_csses(self) -> int:
         """cgroup.stat nr_subsys_memory: live memory csses here and below."""
-        own = 1 if self.memcg is not None else 0
-        return own + sum(1 for c in self.descendants() if c.memcg is not None) if own else 0
+        return 1 + self.nr_desc_memcg if self.memcg is not None else 0
 
 
 def split_path(path: str) -> List[str]:

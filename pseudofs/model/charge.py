@@ -151,7 +151,8 @@ class Stocks:
             raise ModelError(errno.ENOMEM, "memory.max reached")
 
     def obj_cgroup_charge(self, objcg: ObjCgroup, size: int) -> None:
-        if self.consume_obj_stock(objcg, size):
+        if self.cached_objcg is objcg and self.nr_bytes >= size:     # consume_obj_stock()
+            self.nr_bytes -= size
             return
         nr_pages, nr_bytes = divmod(size, self.page_size)
         if nr_bytes:

@@ -30,6 +30,7 @@ class PercpuChunk:
         self.immutable = immutable          # first and reserved chunk: never depopulated
         self.has_obj_exts = has_obj_exts    # dynamic chunks only: objects can be accounted
         self.isolated = False
+        self.list_slot = -1                 # the allocator's slot list holding it (-1: none)
         map_size = nr_pages * page_size - start_offset if map_size is None else map_size
         self.start_offset = start_offset
         self.end_offset = nr_pages * page_size - start_offset - map_size
@@ -51,6 +52,12 @@ class PercpuChunk:
         self.max_alloc_size = 0
         self._contig: Optional[Tuple[int, int]] = None     # (bits, start) cache
 
+    def copy_state(self) -> dict:
+        """Everything a transaction may need to put back, containers copied one level deep
+        (their items are ints, or dicts that are replaced, never changed in place)."""
+        return {k: (v.copy() if isinstance(v, (list, dict, bytearray)) else v)
+                for k, v in self.__dict__.items()}
+
     # --- hints -----------------------------------------------------------------------------
     @property
     def first_free(self) -> int:
@@ -59,15 +66,17 @@ class PercpuChunk:
 
     def contig_hint(self) -> Tuple[int, int]:
         """(contig_hint, contig_hint_start): the largest free run; among equals, the
-        first one unless a later start is better aligned (pcpu_block_update)."""
+        first one unless a later start is better aligned (pcpu_block_update).
+        Cached; alloc_area/free_area keep the cache when they cannot have changed it."""
         if self._contig is None:
             best, best_start = 0, 0
-            for s in self._fs:
-                n = self._fl[s]
-                if n > best:
-                    best, best_start = n, s
-                elif n == best and best_start and (s == 0 or _ffs(s) > _ffs(best_start)):
-                    best_start = s
+            if self._fl:
+                best = max(self._fl.values())
+                ties = sorted(s for s, n in self._fl.items() if n == best)
+                best_start = ties[0]
+                for s in ties[1:]:
+                    if best_start and _ffs(s) > _ffs(best_start):
+                        best_start = s
             self._contig = (best, best_start)
         return self._contig
 
@@ -77,8 +86,13 @@ class PercpuChunk:
     # --- pages -----------------------------------------------------------------------------
     def _mark_used(self, start: int, bits: int, sign: int) -> List[int]:
         """Adjust per-page used counts; return the pages whose emptiness changed."""
+        bb, used = self.block_bits, self.used
+        page = start // bb
+        if (start + bits - 1) // bb == page:        # within one page: the common case
+            before = used[page]
+            used[page] = after = before + sign * bits
+            return [page] if (before == 0) != (after == 0) else []
         changed = []
-        bb = self.block_bits
         pos, end = start, start + bits
         while pos < end:
             page = pos // bb
@@ -135,7 +149,8 @@ class PercpuChunk:
     def find_fit(self, bits: int, align: int) -> int:
         """pcpu_find_block_fit() + pcpu_find_zero_area(): first fit from first_free, honouring
         alignment (in granules). Returns the start granule or -1."""
-        if not self.check_block_hint(bits, align):
+        contig, start = self._contig or self.contig_hint()     # pcpu_check_block_hint()
+        if bits > contig or (-start) % align + bits > contig:
             return -1
         for s in self._fs:
             n = self._fl[s]
@@ -147,44 +162,63 @@ class PercpuChunk:
     def alloc_area(self, start: int, bits: int) -> List[int]:
         """Take [start, start+bits) out of its free extent; return the pages that stopped
         being empty (the caller updates the empty-page counters)."""
-        i = bisect.bisect_right(self._fs, start) - 1
-        s = self._fs[i]
-        n = self._fl.pop(s)
-        del self._fs[i]
-        tail_start, tail_len = start + bits, s + n - (start + bits)
-        if tail_len:
-            self._fs.insert(i, tail_start)
-            self._fl[tail_start] = tail_len
-        if start > s:
-            self._fs.insert(i, s)
-            self._fl[s] = start - s
+        fs, fl = self._fs, self._fl         # extents are updated in place where they can be
+        i = bisect.bisect_right(fs, start) - 1
+        s = fs[i]
+        n = fl[s]
+        tail_start = start + bits
+        tail_len = s + n - tail_start
+        if start > s:                       # a head stays
+            fl[s] = start - s
+            if tail_len:
+                fs.insert(i + 1, tail_start)
+                fl[tail_start] = tail_len
+        else:
+            del fl[s]
+            if tail_len:
+                fs[i] = tail_start
+                fl[tail_start] = tail_len
+            else:
+                del fs[i]
         self.areas[start] = bits
         self.free_bytes -= bits * PCPU_MIN_ALLOC_SIZE
         self.nr_alloc += 1
-        self.max_alloc_size = max(self.max_alloc_size, bits * PCPU_MIN_ALLOC_SIZE)
-        self._contig = None
+        if bits * PCPU_MIN_ALLOC_SIZE > self.max_alloc_size:
+            self.max_alloc_size = bits * PCPU_MIN_ALLOC_SIZE
+        if self._contig == (n, s):          # carved out of the contig hint's run: rescan
+            self._contig = None             # (pieces of any other run are smaller than it)
         return self._mark_used(start, bits, +1)
 
     def free_area(self, start: int) -> Tuple[int, List[int]]:
         """pcpu_free_area(): returns (freed bytes, pages that became empty)."""
         bits = self.areas.pop(start)
-        i = bisect.bisect_left(self._fs, start)
-        new_s, new_n = start, bits
-        if i < len(self._fs) and self._fs[i] == start + bits:          # merge with next
-            new_n += self._fl.pop(self._fs[i])
-            del self._fs[i]
-        if i > 0:
-            p = self._fs[i - 1]
-            if p + self._fl[p] == start:                               # merge with previous
-                new_s = p
-                new_n += self._fl.pop(p)
-                del self._fs[i - 1]
-                i -= 1
-        self._fs.insert(i, new_s)
-        self._fl[new_s] = new_n
+        fs, fl = self._fs, self._fl
+        i = bisect.bisect_left(fs, start)
+        end = start + bits
+        merge_next = i < len(fs) and fs[i] == end
+        if i > 0 and fs[i - 1] + fl[fs[i - 1]] == start:              # merge with previous
+            new_s = fs[i - 1]
+            new_n = fl[new_s] + bits
+            if merge_next:
+                new_n += fl.pop(end)
+                del fs[i]
+            fl[new_s] = new_n
+        elif merge_next:                                                # merge with next
+            new_s, new_n = start, bits + fl.pop(end)
+            fs[i] = start
+            fl[start] = new_n
+        else:
+            new_s, new_n = start, bits
+            fs.insert(i, start)
+            fl[start] = bits
+        contig = self._contig
+        if contig is not None:              # a longer run is the new hint; a tie: rescan
+            if new_n > contig[0]:
+                self._contig = (new_n, new_s)
+            elif new_n == contig[0]:
+                self._contig = None
         self.free_bytes += bits * PCPU_MIN_ALLOC_SIZE
         self.nr_alloc -= 1
-        self._contig = None
         return bits * PCPU_MIN_ALLOC_SIZE, self._mark_used(start, bits, -1)
 
     # --- debugfs -----------------------------------------------------------------------------

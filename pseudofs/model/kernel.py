@@ -35,9 +35,11 @@ class Kernel:
         assert accounting in ("per-node", "memcg")
         self.topo = topo
         self.accounting = accounting
+        self.per_node = accounting == "per-node"
         self.page_size = page_size
         self.counter_max = ((1 << 63) - 1) // page_size     # PAGE_COUNTER_MAX
-        self._charges: Dict[int, Dict[int, int]] = {}     # node_charges cache: size -> charges
+        self._nr_possible = topo.num_possible_cpus()     # cpu_possible_mask is fixed at boot
+        self._charges: Dict[int, tuple] = {}       # _node_updates cache: +-size -> updates
         self._charges_gen = topo.generation
         self.nodestat = NodeStat(topo, page_size, accounting == "per-node")
         self.pcpu = PercpuAllocator(topo, self.nodestat, page_size, static_size, reserved_size,
@@ -51,18 +53,11 @@ class Kernel:
     # --- sizes ---------------------------------------------------------------------------------
     def pcpu_obj_full_size(self, size: int) -> int:
         """mm/percpu-internal.h pcpu_obj_full_size(): every possible CPU's copy + obj_exts."""
-        return size * self.topo.num_possible_cpus() + size // 4 * OBJ_CGROUP_PTR
+        return size * self._nr_possible + size // 4 * OBJ_CGROUP_PTR
 
     def node_charges(self, size: int) -> Dict[int, int]:
         """The patch's pcpu_mod_memcg_lruvec(): per node n*S + mult_frac(extra, n, P),
-        nodes without online CPUs skipped; evaluated with the topology of the moment.
-        Cached per size for the current hotplug generation: do not mutate the result."""
-        if self._charges_gen != self.topo.generation:
-            self._charges.clear()
-            self._charges_gen = self.topo.generation
-        out = self._charges.get(size)
-        if out is not None:
-            return out
+        nodes without online CPUs skipped; evaluated with the topology of the moment."""
         extra = size // 4 * OBJ_CGROUP_PTR
         p = self.topo.num_possible_cpus()
         out = {}
@@ -70,26 +65,42 @@ class Kernel:
             n = self.topo.nr_cpus_node(nid)
             if n:
                 out[nid] = n * size + mult_frac(extra, n, p)
-        self._charges[size] = out
         return out
 
+    def _node_updates(self, size: int, sign: int) -> tuple:
+        """node_charges(size) times sign as ((nid, bytes), ...) and their sum, cached per
+        signed size for the current hotplug generation (the hot path of every object)."""
+        if self._charges_gen != self.topo.generation:
+            self._charges.clear()
+            self._charges_gen = self.topo.generation
+        upd = self._charges.get(sign * size)
+        if upd is None:
+            items = tuple((nid, sign * v) for nid, v in self.node_charges(size).items())
+            upd = self._charges[sign * size] = (items, sum(v for _, v in items))
+        return upd
+
     def _account(self, memcg: Memcg, size: int, sign: int) -> None:
-        if self.accounting == "memcg":
-            memcg.mod_stat(STAT_PERCPU, sign * self.pcpu_obj_full_size(size))
-        else:
-            memcg.mod_lruvecs(self.node_charges(size), sign)
+        if self.per_node:               # the patch: pcpu_mod_memcg_lruvec()
+            upd = (self._charges.get(sign * size)
+                   if self._charges_gen == self.topo.generation else None)
+            if upd is None:
+                upd = self._node_updates(size, sign)
+            memcg.mod_lruvecs(upd[0], upd[1])
+        else:                           # upstream: MEMCG_PERCPU_B += pcpu_obj_full_size()
+            memcg.mod_stat(STAT_PERCPU,
+                           sign * (size * self._nr_possible + size // 4 * OBJ_CGROUP_PTR))
 
     # --- alloc / free (pcpu_alloc / free_percpu with the memcg hooks) ------------------------------
     def pcpu_alloc(self, size: int, align: int, objcg: Optional[ObjCgroup],
                    account: bool = True) -> PercpuObject:
         size4, align = self.pcpu.check_request(size, align)
-        if objcg is not None and (not account or objcg.memcg.is_root()):
+        if objcg is not None and (not account or objcg.memcg.parent is None):
             objcg = None        # no __GFP_ACCOUNT, or the root objcg: nothing is charged
-        full = self.pcpu_obj_full_size(size4)
+        full = size4 * self._nr_possible + size4 // 4 * OBJ_CGROUP_PTR   # pcpu_obj_full_size
         if objcg is not None:
             self.stocks.obj_cgroup_charge(objcg, full)
         try:
-            chunk, bit_off = self.pcpu.alloc(size4, align)
+            chunk, bit_off = self.pcpu.alloc_checked(size4, align)
         except Exception:
             if objcg is not None:
                 self.stocks.obj_cgroup_uncharge(objcg, full)
@@ -111,7 +122,8 @@ class Kernel:
             self._account(objcg.memcg, obj.size, -1)
             objcg.nr_objects -= 1
             obj.objcg = None
-            self.objcg_put_check(objcg)
+            if not objcg.nr_objects:
+                self.objcg_put_check(objcg)
 
     def objcg_put_check(self, objcg: ObjCgroup) -> None:
         """obj_cgroup_release() once nothing holds the objcg: its memcg is gone, no object
@@ -145,6 +157,7 @@ class Kernel:
         except BaseException:
             self._restore(snap)
             raise
+        self.pcpu.commit(snap[3])
 
     def _touched(self, memcgs: Iterable[Memcg]) -> List[Memcg]:
         seen: Dict[int, Memcg] = {}
@@ -158,6 +171,7 @@ class Kernel:
         return list(seen.values())
 
     def _snapshot(self, memcgs: Iterable[Memcg]) -> tuple:
+        self.root.memcg.flush_node_stats()      # per-node values settled: restorable as such
         ms = self._touched(memcgs)
         objcgs = [o for m in ms for o in m.objcg_list]
         if self.stocks.cached_objcg is not None:
@@ -172,8 +186,13 @@ class Kernel:
 
     def _restore(self, snap: tuple) -> None:
         mem, objs, stock, pcpu, nodestat = snap
+        dirty = self.root.memcg._dirty_list     # marks made by the failed command: undone
+        for m in dirty:
+            m._dirty = False
+        dirty.clear()
         for m, local, hier, nl, nh, usage, wm, lwm, ol in mem:
             m.local, m.hier, m.node_local, m.node_hier = local, hier, nl, nh
+            m._node_flushed = dict(nl)
             m.memory.usage, m.memory.watermark, m.memory.local_watermark = usage, wm, lwm
             m.objcg_list = ol
         for o, memcg, ncb, nobj in objs:

@@ -1,10 +1,13 @@
 """Memory cgroups: page counters, obj_cgroups, hierarchical stats and events (mm/memcontrol.c).
 
 Every stat update walks the ancestors once, so reading a hierarchical value is O(1) and an
-update costs the depth of the tree, not its size.
+update costs the depth of the tree, not its size. The per-node percpu counters (the patch's
+lruvec NR_PERCPU_B, updated for every node on every object) are propagated to the ancestors
+lazily instead, as the kernel's rstat does: an update marks the memcg, a read flushes the
+marked ones first.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 PAGE_COUNTER_MAX_BYTES = (1 << 63) - 1          # LONG_MAX; in pages: // PAGE_SIZE
 MEMCG_EVENTS = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill", "sock_throttled")
@@ -75,8 +78,13 @@ class Memcg:
         self.memory = PageCounter(parent.memory if parent else None, counter_max, self)
         self.local: Dict[str, int] = {}           # stat -> value (sparse: absent means 0)
         self.hier: Dict[str, int] = {}
-        self.node_local: Dict[int, int] = {}      # per-node NR_PERCPU_B (lruvec), bytes
-        self.node_hier: Dict[int, int] = {}
+        # per-node NR_PERCPU_B (lruvec), bytes: own updates, and hierarchical values as of the
+        # last flush; `_node_flushed` is the part of node_local already in the ancestors
+        self.node_local: Dict[int, int] = dict.fromkeys(node_ids, 0)
+        self.node_hier: Dict[int, int] = dict.fromkeys(node_ids, 0)
+        self._node_flushed: Dict[int, int] = dict.fromkeys(node_ids, 0)
+        self._dirty = False
+        self._dirty_list: List["Memcg"] = parent._dirty_list if parent else []   # per tree
         self.events_local: Dict[str, int] = {}
         self.events: Dict[str, int] = {}
         self.oom_group = 0
@@ -104,28 +112,45 @@ class Memcg:
 
     def mod_lruvec(self, nid: int, delta: int) -> None:
         """mod_memcg_lruvec_state() for NR_PERCPU_B: the node's lruvec and the memcg total."""
-        self.node_local[nid] = self.node_local.get(nid, 0) + delta
-        for m in self.chain:
-            m.node_hier[nid] = m.node_hier.get(nid, 0) + delta
-        self.mod_stat(STAT_PERCPU, delta)
+        self.mod_lruvecs(((nid, delta),), delta)
 
-    def mod_lruvecs(self, charges: Dict[int, int], sign: int) -> None:
-        """mod_lruvec() for every node of `charges` ({nid: bytes}, times `sign`), as the
-        patch's loop does; the memcg total gets their sum in one update (same values)."""
-        total = 0
+    def mod_lruvecs(self, items: Tuple[Tuple[int, int], ...], total: int) -> None:
+        """mod_lruvec() for every (nid, bytes) of `items` (signed; `total` is their sum), as
+        the patch's loop over the nodes does; the memcg total gets the sum in one update."""
         node_local = self.node_local
-        for nid, v in charges.items():
-            v *= sign
-            total += v
+        for nid, v in items:
             node_local[nid] = node_local.get(nid, 0) + v
-            for m in self.chain:
-                m.node_hier[nid] = m.node_hier.get(nid, 0) + v
-        self.mod_stat(STAT_PERCPU, total)
+        if not self._dirty:                     # memcg_rstat_updated()
+            self._dirty = True
+            self._dirty_list.append(self)
+        local = self.local                      # mod_stat(STAT_PERCPU, total), inlined
+        local[STAT_PERCPU] = local.get(STAT_PERCPU, 0) + total
+        for m in self.chain:
+            m.hier[STAT_PERCPU] = m.hier.get(STAT_PERCPU, 0) + total
+
+    def flush_node_stats(self) -> None:
+        """The rstat flush (whole tree): every marked memcg's unflushed per-node updates go to
+        it and its ancestors. A removed memcg's marks are flushed the same way, so what it
+        contributed stays in its ancestors."""
+        dirty = self._dirty_list
+        while dirty:
+            m = dirty.pop()
+            m._dirty = False
+            flushed = m._node_flushed
+            for nid, v in m.node_local.items():
+                d = v - flushed.get(nid, 0)
+                if d:
+                    flushed[nid] = v
+                    for a in m.chain:
+                        a.node_hier[nid] = a.node_hier.get(nid, 0) + d
 
     def stat(self, item: str) -> int:
         return self.hier.get(item, 0)
 
     def node_stat(self, nid: int) -> int:
+        """The hierarchical per-node value (memory.numa_stat)."""
+        if self._dirty_list:
+            self.flush_node_stats()
         return self.node_hier.get(nid, 0)
 
     def memory_event(self, event: str) -> None:

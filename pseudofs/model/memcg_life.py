@@ -34,6 +34,7 @@ def memcg_online(k: "Kernel", cgroup) -> None:
         objs.append(k.pcpu_alloc(size, align, parent.objcg, account=True))
     memcg.own_objects = objs
     cgroup.memcg = memcg
+    cgroup.memcg_count(+1)
 
 
 def memcg_offline(k: "Kernel", cgroup) -> None:
@@ -55,6 +56,7 @@ def memcg_offline(k: "Kernel", cgroup) -> None:
         st.cached = None
     k.objcg_put_check(memcg.objcg)
     cgroup.memcg = None
+    cgroup.memcg_count(-1)
     # release: free its own percpu structures, uncharging the parent's objcg
     for obj in memcg.own_objects:
         k.pcpu_free(obj)

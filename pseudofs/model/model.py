@@ -71,7 +71,7 @@ class Model:
         if "memory" in parent.subtree_control:
             with self.kernel.transaction([parent.nearest_memcg()]):
                 memcg_online(self.kernel, cg)
-        parent.children[name] = cg
+        parent.link_child(cg)
         self.changed()
         return cg
 
@@ -84,7 +84,7 @@ class Model:
         if cg.memcg is not None:
             memcg_offline(self.kernel, cg)
         cg.removed = True
-        del cg.parent.children[cg.name]
+        cg.parent.unlink_child(cg)
         self.changed()
 
     # --- cgroup core files -------------------------------------------------------------------
@@ -112,6 +112,7 @@ class Model:
             except ModelError:
                 for child in created:
                     child.memcg = None
+                    child.memcg_count(-1)
                 raise
         if "memory" in disable and "memory" in cg.subtree_control:
             for child in cg.children.values():

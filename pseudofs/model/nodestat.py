@@ -5,7 +5,7 @@ Pages for a CPU come from the CPU's node, or from the nearest node with free mem
 """
 
 import errno
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 from pseudofs.errors import ModelError
 from pseudofs.model.topology import Topology
@@ -20,16 +20,29 @@ class NodeStat:
                                             for n in topo.node_ids}
         self.free_pages: Dict[int, int] = dict(self.total_pages)
         self.nr_percpu: Dict[int, int] = {n: 0 for n in topo.node_ids}   # pages, signed
+        self._per_node: Optional[Dict[int, int]] = None
 
     # --- physical pages ------------------------------------------------------------------
-    def alloc_pages(self, cpus: Iterable[int], nr_pages: int) -> Dict[int, int]:
-        """pcpu_alloc_pages(): `nr_pages` pages for every CPU in `cpus`, each on its node or
-        the nearest with memory. All or nothing: ENOMEM leaves every node untouched.
-        Returns {nid: pages taken}."""
+    def possible_per_node(self) -> Dict[int, int]:
+        """Possible CPUs per cpu_to_node() node (cpu_possible_mask is fixed at boot)."""
+        if self._per_node is None:
+            self._per_node = {}
+            for cpu in self.topo.possible:
+                nid = self.topo.cpu_to_node(cpu)
+                self._per_node[nid] = self._per_node.get(nid, 0) + 1
+        return self._per_node
+
+    def alloc_pages(self, cpus: Optional[Iterable[int]], nr_pages: int) -> Dict[int, int]:
+        """pcpu_alloc_pages(): `nr_pages` pages for every CPU in `cpus` (None: every possible
+        CPU), each on its node or the nearest with memory. All or nothing: ENOMEM leaves every
+        node untouched. Returns {nid: pages taken}."""
         want: Dict[int, int] = {}
-        for cpu in cpus:
-            nid = self.topo.cpu_to_node(cpu)
-            want[nid] = want.get(nid, 0) + nr_pages
+        if cpus is None:
+            want = {nid: n * nr_pages for nid, n in self.possible_per_node().items()}
+        else:
+            for cpu in cpus:
+                nid = self.topo.cpu_to_node(cpu)
+                want[nid] = want.get(nid, 0) + nr_pages
         taken: Dict[int, int] = {}
         free = dict(self.free_pages)
         for nid in sorted(want):

@@ -1,7 +1,6 @@
 """The percpu allocator (mm/percpu.c, mm/percpu-vm.c): chunks on slot lists, first fit,
 population on demand, and the balance work, run synchronously when a command ends."""
 
-import copy
 import errno
 from typing import Dict, List, Optional, Tuple
 
@@ -25,6 +24,7 @@ def _fls(x: int) -> int:
 class PercpuAllocator:
     def __init__(self, topo: Topology, nodestat: NodeStat, page_size: int, static_size: int,
                  reserved_size: int, dyn_size: int, atom_size: int, first_chunk_free: int = 0):
+        self._txns: List[dict] = []     # open transactions (snapshot/commit/restore)
         self.topo = topo
         self.nodestat = nodestat
         self.page_size = page_size
@@ -97,25 +97,29 @@ class PercpuAllocator:
         return max(_fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1)
 
     def chunk_slot(self, chunk: PercpuChunk) -> int:
-        contig = chunk.contig_hint()[0]
+        contig = (chunk._contig or chunk.contig_hint())[0]
         if chunk.free_bytes < PCPU_MIN_ALLOC_SIZE or contig == 0:
             return 0
-        return self.size_to_slot(contig * PCPU_MIN_ALLOC_SIZE)
+        size = contig * PCPU_MIN_ALLOC_SIZE      # size_to_slot(), inlined: the hot path
+        if size == self.unit_size:
+            return self.free_slot
+        slot = size.bit_length() - PCPU_SLOT_BASE_SHIFT + 2
+        return slot if slot > 1 else 1
 
     def _slot_of(self, chunk: PercpuChunk) -> int:
-        for i, lst in enumerate(self.lists):
-            if chunk in lst:
-                return i
-        return -1
+        """The list the chunk is on (chunk.list_slot, kept by _move), -1 for none."""
+        return chunk.list_slot
 
     def _move(self, chunk: PercpuChunk, slot: int, front: bool) -> None:
-        old = self._slot_of(chunk)
+        self._touch(chunk)
+        old = chunk.list_slot
         if old >= 0:
             self.lists[old].remove(chunk)
         if front:
             self.lists[slot].insert(0, chunk)
         else:
             self.lists[slot].append(chunk)
+        chunk.list_slot = slot
 
     def relocate(self, chunk: PercpuChunk, oslot: int) -> None:
         """pcpu_chunk_relocate(): isolated chunks stay; up moves to the head, down to the tail."""
@@ -126,12 +130,14 @@ class PercpuAllocator:
             self._move(chunk, nslot, oslot < nslot)
 
     def isolate(self, chunk: PercpuChunk) -> None:
+        self._touch(chunk)
         if not chunk.isolated:
             chunk.isolated = True
             self.nr_empty_pop_pages -= chunk.nr_empty_pop_pages
         self._move(chunk, self.to_depopulate_slot, True)
 
     def reintegrate(self, chunk: PercpuChunk) -> None:
+        self._touch(chunk)
         if chunk.isolated:
             chunk.isolated = False
             self.nr_empty_pop_pages += chunk.nr_empty_pop_pages
@@ -143,17 +149,18 @@ class PercpuAllocator:
     # --- empty page bookkeeping ---------------------------------------------------------------
     def _update_empty(self, chunk: PercpuChunk, nr: int) -> None:
         """pcpu_update_empty_pages()."""
+        self._touch(chunk)
         chunk.nr_empty_pop_pages += nr
         if not chunk.isolated:
             self.nr_empty_pop_pages += nr
 
     def _populate(self, chunk: PercpuChunk, rs: int, re: int) -> None:
         """pcpu_populate_chunk() + pcpu_chunk_populated(); ENOMEM leaves nothing behind."""
-        cpus = sorted(self.topo.possible)
+        self._touch(chunk)
         got = []
         try:
             for p in range(rs, re):
-                got.append(self.nodestat.alloc_pages(cpus, 1))
+                got.append(self.nodestat.alloc_pages(None, 1))   # every possible CPU
         except ModelError:
             for taken in got:
                 self.nodestat.free_pages_to(taken)
@@ -170,6 +177,7 @@ class PercpuAllocator:
 
     def _depopulate(self, chunk: PercpuChunk, rs: int, re: int) -> None:
         """pcpu_depopulate_chunk() + pcpu_chunk_depopulated(): the pages go back per node."""
+        self._touch(chunk)
         for p in range(rs, re):
             self.nodestat.free_pages_to(chunk.page_src.pop(p))
             chunk.populated[p] = 0
@@ -192,6 +200,10 @@ class PercpuAllocator:
     def alloc(self, size: int, align: int) -> Tuple[PercpuChunk, int]:
         """pcpu_alloc() for a non-atomic, non-reserved request. Returns (chunk, bit offset)."""
         size, align = self.check_request(size, align)
+        return self.alloc_checked(size, align)
+
+    def alloc_checked(self, size: int, align: int) -> Tuple[PercpuChunk, int]:
+        """alloc() for a request check_request() already rounded and accepted."""
         bits, bit_align = size // PCPU_MIN_ALLOC_SIZE, align // PCPU_MIN_ALLOC_SIZE
         while True:
             found = self._search(size, bits, bit_align)
@@ -202,8 +214,10 @@ class PercpuAllocator:
         chunk, bit_off = found
         self._stats_area_alloc(size)
         off = bit_off * PCPU_MIN_ALLOC_SIZE
-        for rs, re in chunk.unpopulated_ranges(off // self.page_size,
-                                               -(-(off + size) // self.page_size)):
+        rs, re = off // self.page_size, -(-(off + size) // self.page_size)
+        if chunk.nr_populated == chunk.nr_pages or all(chunk.populated[rs:re]):
+            return chunk, bit_off
+        for rs, re in chunk.unpopulated_ranges(rs, re):
             try:
                 self._populate(chunk, rs, re)
             except ModelError:
@@ -214,9 +228,11 @@ class PercpuAllocator:
     def _search(self, size: int, bits: int, bit_align: int) -> Optional[Tuple[PercpuChunk, int]]:
         lists = self.lists
         for slot in range(self.size_to_slot(size), self.free_slot + 1):
-            if not lists[slot]:
+            lst = lists[slot]
+            if not lst:
                 continue
-            for chunk in list(lists[slot]):
+            # only a failed fit below the threshold moves a chunk while the list is walked
+            for chunk in (list(lst) if slot < PCPU_SLOT_FAIL_THRESHOLD else lst):
                 off = chunk.find_fit(bits, bit_align)
                 if off < 0:
                     if slot < PCPU_SLOT_FAIL_THRESHOLD:
@@ -226,9 +242,13 @@ class PercpuAllocator:
                 # pcpu_block_update_hint_alloc: fully free blocks touched leave the count,
                 # populated or not (the pages alloc_area reports as no longer empty);
                 # pcpu_chunk_populated adds the newly populated ones back
-                self._update_empty(chunk, -len(chunk.alloc_area(off, bits)))
+                self._touch(chunk)
+                was_empty = chunk.alloc_area(off, bits)
+                if was_empty:
+                    self._update_empty(chunk, -len(was_empty))
                 self.relocate(chunk, oslot)
-                self.reintegrate(chunk)
+                if chunk.isolated:
+                    self.reintegrate(chunk)
                 if self.nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW:
                     self.need_balance = True
                 return chunk, off
@@ -237,10 +257,16 @@ class PercpuAllocator:
     def free(self, chunk: PercpuChunk, bit_off: int) -> int:
         """free_percpu(): returns the freed size in bytes; may schedule the balance work."""
         oslot = self.chunk_slot(chunk)
+        self._touch(chunk)
         freed, became_empty = chunk.free_area(bit_off)
-        self._update_empty(chunk, sum(1 for p in became_empty if chunk.populated[p]))
+        # pcpu_block_update_hint_free: every block the free makes empty comes back, populated
+        # or not (after a failed populate, alloc took out blocks that never got pages)
+        if became_empty:
+            self._update_empty(chunk, len(became_empty))
         self.relocate(chunk, oslot)
-        self._stats_area_dealloc()
+        stats = self.stats                      # pcpu_stats_area_dealloc()
+        stats["nr_dealloc"] += 1
+        stats["nr_cur_alloc"] -= 1
         if not chunk.isolated and chunk.free_bytes == self.unit_size:
             if any(c is not chunk for c in self.lists[self.free_slot]):
                 self.need_balance = True
@@ -272,6 +298,7 @@ class PercpuAllocator:
         doomed = [c for c in head[1:] if not empty_only or c.nr_empty_pop_pages == 0]
         for chunk in doomed:
             head.remove(chunk)
+            chunk.list_slot = -1
             for rs, re in chunk.populated_ranges():
                 self._depopulate(chunk, rs, re)
             self.stats["nr_chunks"] -= 1        # pcpu_destroy_chunk
@@ -340,10 +367,13 @@ class PercpuAllocator:
     def _stats_area_alloc(self, size: int) -> None:
         s = self.stats
         s["nr_alloc"] += 1
-        s["nr_cur_alloc"] += 1
-        s["nr_max_alloc"] = max(s["nr_max_alloc"], s["nr_cur_alloc"])
-        s["min_alloc_size"] = min(s["min_alloc_size"], size)
-        s["max_alloc_size"] = max(s["max_alloc_size"], size)
+        cur = s["nr_cur_alloc"] = s["nr_cur_alloc"] + 1
+        if cur > s["nr_max_alloc"]:
+            s["nr_max_alloc"] = cur
+        if size < s["min_alloc_size"]:
+            s["min_alloc_size"] = size
+        if size > s["max_alloc_size"]:
+            s["max_alloc_size"] = size
 
     def _stats_area_dealloc(self) -> None:
         self.stats["nr_dealloc"] += 1
@@ -372,10 +402,33 @@ class PercpuAllocator:
         return out
 
     # --- transactions ---------------------------------------------------------------------------
-    _SHARED = ("topo", "nodestat", "info")
+    _SHARED = ("topo", "nodestat", "info", "_txns")
 
     def snapshot(self) -> dict:
-        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in self._SHARED})
+        """Open a transaction: the allocator's own fields now, and each chunk's state the first
+        time the transaction touches it (copy on write), so a command costs what it changes,
+        not the size of the allocator. Restored INTO the same chunk objects: live
+        PercpuObjects keep pointing at the chunks they were allocated from."""
+        state = {k: v for k, v in self.__dict__.items() if k not in self._SHARED}
+        state["lists"] = [list(lst) for lst in self.lists]
+        state["stats"] = dict(self.stats)
+        txn = {"state": state, "chunks": {}}
+        self._txns.append(txn)
+        return txn
 
-    def restore(self, snap: dict) -> None:
-        self.__dict__.update(snap)
+    def _touch(self, chunk: PercpuChunk) -> None:
+        """About to change `chunk`: keep its state for every open transaction."""
+        for txn in self._txns:
+            saved = txn["chunks"]
+            if id(chunk) not in saved:
+                saved[id(chunk)] = (chunk, chunk.copy_state())
+
+    def commit(self, txn: dict) -> None:
+        self._txns.remove(txn)
+
+    def restore(self, txn: dict) -> None:
+        self._txns.remove(txn)
+        self.__dict__.update(txn["state"])
+        for chunk, saved in txn["chunks"].values():
+            chunk.__dict__.clear()
+            chunk.__dict__.update(saved)

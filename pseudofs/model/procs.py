@@ -41,15 +41,15 @@ class Membership:
     def join(self, pid: int, cgroup, host: Host) -> None:
         old = self.members.get(pid)
         if old is not None:
-            old[0].procs.pop(pid, None)
-        start = host.start_time(pid)
-        self.members[pid] = (cgroup, host.now(), start)
-        cgroup.procs[pid] = host.now()
+            old[0].remove_proc(pid)
+        start, now = host.start_time(pid), host.now()
+        self.members[pid] = (cgroup, now, start)
+        cgroup.add_proc(pid, now)
 
     def forget(self, pid: int) -> None:
         old = self.members.pop(pid, None)
         if old is not None:
-            old[0].procs.pop(pid, None)
+            old[0].remove_proc(pid)
 
     def reap(self, host: Host) -> None:
         """Dead processes (or a reused pid with another start time) leave lazily."""
