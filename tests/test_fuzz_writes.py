@@ -288,10 +288,6 @@ def test_fuzz_every_writable_file(mount_tree, tmp_path, sleeper, fuse_log):
               slowest[0], slowest[1]))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="quadratic first fit: PercpuChunk.find_fit scans every free extent "
-                          "from the start, and 4-byte objects with the default 8-byte align "
-                          "leave a hole each (model internals; see the issue 5 report)")
 def test_one_write_of_the_largest_count_is_bounded_in_time():
     """count=100000 (the cap) of the smallest objects: one write must not hold the daemon for
     minutes. Run in a child with a deadline, so a slow model cannot hang the suite."""

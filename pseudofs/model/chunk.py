@@ -6,7 +6,7 @@ same first fit, contig hint, first free bit and the debugfs figures, at Python s
 """
 
 import bisect
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 PCPU_MIN_ALLOC_SIZE = 4
 
@@ -40,6 +40,8 @@ class PercpuChunk:
         # free extents [start, start+len) in granules, sorted by start
         self._fs: List[int] = [self.start_bits]
         self._fl: Dict[int, int] = {self.start_bits: self.map_bits - self.start_bits - self.end_bits}
+        self._by_len: Dict[int, Set[int]] = {}     # run length -> starts: the contig hint in O(1)
+        self._add_ext(self.start_bits, self._fl[self.start_bits])
         self.areas: Dict[int, int] = {}            # start granule -> granules, live allocations
         self.used: List[int] = [0] * nr_pages      # allocated granules per page (hidden included)
         self._mark_used(0, self.start_bits, +1)
@@ -51,12 +53,24 @@ class PercpuChunk:
         self.nr_alloc = 0
         self.max_alloc_size = 0
         self._contig: Optional[Tuple[int, int]] = None     # (bits, start) cache
+        self._fit_hint: Dict[Tuple[int, int], int] = {}     # (bits, align) -> first extent that may fit
 
     def copy_state(self) -> dict:
         """Everything a transaction may need to put back, containers copied one level deep
         (their items are ints, or dicts that are replaced, never changed in place)."""
-        return {k: (v.copy() if isinstance(v, (list, dict, bytearray)) else v)
-                for k, v in self.__dict__.items()}
+        state = {k: (v.copy() if isinstance(v, (list, dict, bytearray)) else v)
+                 for k, v in self.__dict__.items()}
+        state["_by_len"] = {n: set(starts) for n, starts in self._by_len.items()}
+        return state
+
+    def _add_ext(self, start: int, n: int) -> None:
+        self._by_len.setdefault(n, set()).add(start)
+
+    def _del_ext(self, start: int, n: int) -> None:
+        starts = self._by_len[n]
+        starts.discard(start)
+        if not starts:
+            del self._by_len[n]
 
     # --- hints -----------------------------------------------------------------------------
     @property
@@ -70,9 +84,9 @@ class PercpuChunk:
         Cached; alloc_area/free_area keep the cache when they cannot have changed it."""
         if self._contig is None:
             best, best_start = 0, 0
-            if self._fl:
-                best = max(self._fl.values())
-                ties = sorted(s for s, n in self._fl.items() if n == best)
+            if self._by_len:
+                best = max(self._by_len)
+                ties = sorted(self._by_len[best])
                 best_start = ties[0]
                 for s in ties[1:]:
                     if best_start and _ffs(s) > _ffs(best_start):
@@ -152,10 +166,19 @@ class PercpuChunk:
         contig, start = self._contig or self.contig_hint()     # pcpu_check_block_hint()
         if bits > contig or (-start) % align + bits > contig:
             return -1
-        for s in self._fs:
-            n = self._fl[s]
+        # The kernel skips blocks whose hints are too small; the model remembers, per request
+        # shape, the extent where the last search succeeded: allocations only split extents,
+        # so none before it can fit now, and only a free (which drops the hints) can change
+        # that. Without it, small aligned objects that leave gaps make every search walk
+        # every gap (quadratic in the number of objects).
+        fs, fl = self._fs, self._fl
+        key = (bits, align)
+        i = bisect.bisect_left(fs, self._fit_hint.get(key, 0))
+        for i in range(i, len(fs)):
+            s = fs[i]
             a = s + (-s) % align
-            if a + bits <= s + n:
+            if a + bits <= s + fl[s]:
+                self._fit_hint[key] = s
                 return a
         return -1
 
@@ -168,16 +191,20 @@ class PercpuChunk:
         n = fl[s]
         tail_start = start + bits
         tail_len = s + n - tail_start
+        self._del_ext(s, n)
         if start > s:                       # a head stays
             fl[s] = start - s
+            self._add_ext(s, start - s)
             if tail_len:
                 fs.insert(i + 1, tail_start)
                 fl[tail_start] = tail_len
+                self._add_ext(tail_start, tail_len)
         else:
             del fl[s]
             if tail_len:
                 fs[i] = tail_start
                 fl[tail_start] = tail_len
+                self._add_ext(tail_start, tail_len)
             else:
                 del fs[i]
         self.areas[start] = bits
@@ -192,18 +219,23 @@ class PercpuChunk:
     def free_area(self, start: int) -> Tuple[int, List[int]]:
         """pcpu_free_area(): returns (freed bytes, pages that became empty)."""
         bits = self.areas.pop(start)
+        if self._fit_hint:
+            self._fit_hint = {}                 # a free may open room before any hint
         fs, fl = self._fs, self._fl
         i = bisect.bisect_left(fs, start)
         end = start + bits
         merge_next = i < len(fs) and fs[i] == end
         if i > 0 and fs[i - 1] + fl[fs[i - 1]] == start:              # merge with previous
             new_s = fs[i - 1]
+            self._del_ext(new_s, fl[new_s])
             new_n = fl[new_s] + bits
             if merge_next:
+                self._del_ext(end, fl[end])
                 new_n += fl.pop(end)
                 del fs[i]
             fl[new_s] = new_n
         elif merge_next:                                                # merge with next
+            self._del_ext(end, fl[end])
             new_s, new_n = start, bits + fl.pop(end)
             fs[i] = start
             fl[start] = new_n
@@ -211,6 +243,7 @@ class PercpuChunk:
             new_s, new_n = start, bits
             fs.insert(i, start)
             fl[start] = bits
+        self._add_ext(new_s, new_n)
         contig = self._contig
         if contig is not None:              # a longer run is the new hint; a tie: rescan
             if new_n > contig[0]:
