@@ -72,6 +72,15 @@ def _caller() -> Caller:
     return Caller(uid=uid, gid=gid, pid=pid)
 
 
+_NOBODY_ASKED = Caller()
+
+
+def _caller_if_needed(path: str) -> Caller:
+    """Lookups outside /proc do not depend on who asks (the kernel checks permissions with
+    default_permissions): skip the fuse_get_context() call on that hot path."""
+    return _caller() if path.startswith("/proc") else _NOBODY_ASKED
+
+
 class FuseOps:
     """Adapts a `Tree` to fusepy. Every tree call holds `tree.lock`."""
 
@@ -121,15 +130,22 @@ class FuseOps:
 
     # -- attributes and directories --
     def getattr(self, path, fh=None):
-        a = self._locked(self.tree.getattr, path, _caller())
+        a = self._locked(self.tree.getattr, path, _caller_if_needed(path))
         kind = stat.S_IFDIR if a.is_dir else stat.S_IFREG
         t = self._stamp_ns
-        return {
-            "st_mode": kind | (a.mode & 0o7777), "st_nlink": a.nlink,
-            "st_uid": a.uid, "st_gid": a.gid, "st_size": a.size,
-            "st_blocks": 0, "st_blksize": 4096,
+        # fusepy zeroes the stat buffer: fields that are 0 (st_blocks, root's uid/gid, the
+        # size of procfs/cgroupfs files) need not be set one ctypes attribute at a time
+        st = {
+            "st_mode": kind | (a.mode & 0o7777), "st_nlink": a.nlink, "st_blksize": 4096,
             "st_atime": t, "st_mtime": t, "st_ctime": t,
         }
+        if a.uid:
+            st["st_uid"] = a.uid
+        if a.gid:
+            st["st_gid"] = a.gid
+        if a.size:
+            st["st_size"] = a.size
+        return st
 
     def readdir(self, path, fh):
         names = self._locked(self.tree.readdir, path, _caller())
@@ -140,7 +156,9 @@ class FuseOps:
 
     # -- open files: one OpenFile per open file description --
     def open(self, path, fi):
-        of = self._locked(self.tree.open, path, fi.flags, _caller())
+        # writers are asked for (permissions, the writer's cgroup); readers only under /proc
+        caller = _caller() if fi.flags & 3 else _caller_if_needed(path)
+        of = self._locked(self.tree.open, path, fi.flags, caller)
         with self._fh_mutex:
             fh = self._next_fh
             self._next_fh += 1
