@@ -31,8 +31,8 @@ TOOLS_APT := prometheus-node-exporter numactl procps util-linux golang-go \
 TOOLS_PIP := psutil
 # Arguments for `pseudofs bench`, e.g. `make bench BENCH_ARGS="-c configs/seed-200cpu.yaml"`.
 BENCH_ARGS ?=
-# Scripts under bench/ that `make bench` runs after `pseudofs bench`, the same way. None yet.
-BENCH_SCRIPTS :=
+# Scripts under bench/ that `make bench` runs after `pseudofs bench`, the same way.
+BENCH_SCRIPTS := bench/readbench.py bench/scale.py
 
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1

@@ -104,6 +104,10 @@ def main(argv=None) -> int:
         s = sub.add_parser(name, add_help=False, help=f"see `pseudofs {name} -h`")
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(fn=None, sub=name)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("check", "bench"):     # their own parsers, -h included
+        import importlib
+        return importlib.import_module(f"pseudofs.{argv[0]}").main(argv[1:])
     args = p.parse_args(argv)
     if args.fn is None:
         import importlib
