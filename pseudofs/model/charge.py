@@ -12,6 +12,9 @@ from pseudofs.model.memcg import STAT_KMEM, Memcg, ObjCgroup
 
 MEMCG_CHARGE_BATCH = 64
 MAX_RECLAIM_RETRIES = 16
+HZ = 250                              # CONFIG_HZ of Debian's x86-64 kernels
+MEMCG_DELAY_PRECISION_SHIFT = 20
+MEMCG_DELAY_SCALING_SHIFT = 14
 PAGE_ALLOC_COSTLY_ORDER = 3
 
 
@@ -32,6 +35,10 @@ class Stocks:
         self.cached_objcg: Optional[ObjCgroup] = None
         self.nr_bytes = 0
         self.release_objcg = None        # callback(objcg) when the stock drops its reference
+        # current->memcg_nr_pages_over_high and the memcg whose limits it is checked against.
+        # Model choice: the charging context's memcg stands for the task's own memcg.
+        self.over_high_pages = 0
+        self.over_high_memcg: Optional[Memcg] = None
 
     # --- page stock -----------------------------------------------------------------------
     def consume_stock(self, memcg: Memcg, nr_pages: int) -> bool:
@@ -130,6 +137,7 @@ class Stocks:
             if failed is None:
                 if batch > nr_pages:
                     self.refill_stock(memcg, batch - nr_pages)
+                self._note_over_high(memcg, batch)
                 return
             over = failed.owner
             if batch > nr_pages:
@@ -149,6 +157,56 @@ class Stocks:
             if get_order(nr_pages) <= PAGE_ALLOC_COSTLY_ORDER:
                 over.memory_event("oom")      # mem_cgroup_oom(); model choice: nobody is killed
             raise ModelError(errno.ENOMEM, "memory.max reached")
+
+    # --- memory.high (events only: nothing percpu is reclaimable) -----------------------------
+    def _note_over_high(self, memcg: Memcg, batch: int) -> None:
+        """try_charge_memcg()'s done_restock: the first level above its high marks the task."""
+        for m in memcg.ancestors():
+            if m.memory.usage > m.memory.high:
+                self.over_high_pages += batch
+                self.over_high_memcg = memcg
+                if self.over_high_pages > MEMCG_CHARGE_BATCH:
+                    self.handle_over_high()      # handled inline past one batch
+                return
+
+    def _reclaim_high(self, memcg: Memcg) -> None:
+        """reclaim_high(): MEMCG_HIGH on every level over its high, root excluded."""
+        for m in memcg.ancestors():
+            if m.is_root():
+                break
+            if m.memory.usage > m.memory.high:
+                m.memory_event("high")
+
+    @staticmethod
+    def _max_overage(memcg: Memcg) -> int:
+        """mem_find_max_overage(): ((usage - high) << 20) / high, the largest below the root."""
+        worst = 0
+        for m in memcg.ancestors():
+            if m.is_root():
+                break
+            usage, high = m.memory.usage, m.memory.high
+            if usage > high:
+                high = max(high, 1)
+                worst = max(worst, ((usage - high) << MEMCG_DELAY_PRECISION_SHIFT) // high)
+        return worst
+
+    def handle_over_high(self) -> None:
+        """__mem_cgroup_handle_over_high() on return to user space: reclaim (counting HIGH),
+        and while the throttling penalty is above HZ/100, up to MAX_RECLAIM_RETRIES more
+        passes; the sleep itself is not modeled."""
+        nr_pages, memcg = self.over_high_pages, self.over_high_memcg
+        self.over_high_pages, self.over_high_memcg = 0, None
+        if not nr_pages or memcg is None:
+            return
+        retries = MAX_RECLAIM_RETRIES
+        while True:
+            self._reclaim_high(memcg)
+            overage = self._max_overage(memcg)
+            penalty = ((overage * overage * HZ) >> MEMCG_DELAY_PRECISION_SHIFT
+                       >> MEMCG_DELAY_SCALING_SHIFT) * nr_pages // MEMCG_CHARGE_BATCH
+            if penalty <= HZ // 100 or not retries:
+                return
+            retries -= 1
 
     def obj_cgroup_charge(self, objcg: ObjCgroup, size: int) -> None:
         if self.cached_objcg is objcg and self.nr_bytes >= size:     # consume_obj_stock()

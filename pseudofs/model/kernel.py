@@ -144,8 +144,10 @@ class Kernel:
             memcg.objcg_list.remove(objcg)
 
     def end_of_command(self) -> None:
-        """Deferred work runs when the command that scheduled it ends (model choice)."""
+        """Deferred work runs when the command that scheduled it ends (model choice), and the
+        writer returns to user space (memory.high handling)."""
         self.pcpu.balance()
+        self.stocks.handle_over_high()
 
     # --- transactions ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -156,6 +158,7 @@ class Kernel:
             yield
         except BaseException:
             self._restore(snap)
+            self.stocks.over_high_pages, self.stocks.over_high_memcg = 0, None
             raise
         self.pcpu.commit(snap[3])
 
