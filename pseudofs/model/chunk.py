@@ -64,7 +64,11 @@ class PercpuChunk:
         return state
 
     def _add_ext(self, start: int, n: int) -> None:
-        self._by_len.setdefault(n, set()).add(start)
+        starts = self._by_len.get(n)
+        if starts is None:                  # (setdefault would build a set on every call)
+            self._by_len[n] = {start}
+        else:
+            starts.add(start)
 
     def _del_ext(self, start: int, n: int) -> None:
         starts = self._by_len[n]

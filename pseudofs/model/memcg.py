@@ -106,9 +106,11 @@ class Memcg:
 
     def mod_stat(self, item: str, delta: int) -> None:
         """mod_memcg_state(): local on this memcg, hierarchical on it and every ancestor."""
-        self.local[item] = self.local.get(item, 0) + delta
+        local = self.local
+        local[item] = local.get(item, 0) + delta
         for m in self.chain:
-            m.hier[item] = m.hier.get(item, 0) + delta
+            hier = m.hier
+            hier[item] = hier.get(item, 0) + delta
 
     def mod_lruvec(self, nid: int, delta: int) -> None:
         """mod_memcg_lruvec_state() for NR_PERCPU_B: the node's lruvec and the memcg total."""
@@ -117,16 +119,17 @@ class Memcg:
     def mod_lruvecs(self, items: Tuple[Tuple[int, int], ...], total: int) -> None:
         """mod_lruvec() for every (nid, bytes) of `items` (signed; `total` is their sum), as
         the patch's loop over the nodes does; the memcg total gets the sum in one update."""
-        node_local = self.node_local
+        node_local = self.node_local            # a counter for every possible node
         for nid, v in items:
-            node_local[nid] = node_local.get(nid, 0) + v
+            node_local[nid] += v
         if not self._dirty:                     # memcg_rstat_updated()
             self._dirty = True
             self._dirty_list.append(self)
         local = self.local                      # mod_stat(STAT_PERCPU, total), inlined
         local[STAT_PERCPU] = local.get(STAT_PERCPU, 0) + total
         for m in self.chain:
-            m.hier[STAT_PERCPU] = m.hier.get(STAT_PERCPU, 0) + total
+            hier = m.hier
+            hier[STAT_PERCPU] = hier.get(STAT_PERCPU, 0) + total
 
     def flush_node_stats(self) -> None:
         """The rstat flush (whole tree): every marked memcg's unflushed per-node updates go to
