@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     with open(cfg, "w") as f:
         f.write(CONFIG)
     try:
-        subprocess.run(["pseudofs", "mount", mnt, "-c", cfg], check=True)
+        subprocess.run([sys.executable, "-m", "pseudofs", "mount", mnt, "-c", cfg], check=True)
         cg = f"{mnt}/sys/fs/cgroup"
         os.makedirs(f"{cg}/small")
         write(f"{cg}/small/cgroup.subtree_control", "+memory")
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
               f"tree (before {small:.0f}, after {small2:.0f}): ratio {big / base:.2f}x")
         print(f"daemon resident memory {daemon_rss_mb(mnt):.0f} MB")
     finally:
-        subprocess.run(["pseudofs", "umount", mnt], stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "pseudofs", "umount", mnt], stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
