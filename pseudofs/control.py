@@ -50,7 +50,8 @@ def procs(model, cg, data: bytes, caller_pid: int, host, threadgroup: bool = Tru
         raise ModelError(errno.ESRCH, f"no such process {pid}")
     if host.is_kernel_thread(tgid):
         raise ModelError(errno.EINVAL, "kernel threads cannot be moved")
-    model.members.reap(host)
+    if model.members.reap(host):
+        model.generation += 1          # membership changed, even if this write is refused
     if permission is not None:
         permission(model.cgroup_of(tgid, host), cg)
     if not threadgroup:
@@ -179,6 +180,7 @@ def _int(fields, key, default):
 
 
 def alloc(model, data: bytes, writer_cgroup) -> None:
+    """`writer_cgroup`: a callable giving the writer's cgroup, asked only without cgroup=."""
     f = kparse.parse_control(_text(data), ALLOC_KEYS)
     if "size" not in f:
         raise ModelError(errno.EINVAL, "size= is required")
@@ -190,7 +192,7 @@ def alloc(model, data: bytes, writer_cgroup) -> None:
         raise ModelError(errno.EINVAL, "size or align out of range")
     if not 1 <= count <= 100000:
         raise ModelError(errno.EINVAL, "count must be 1..100000")
-    cg = model.lookup(f["cgroup"]) if "cgroup" in f else writer_cgroup
+    cg = model.lookup(f["cgroup"]) if "cgroup" in f else writer_cgroup()
     model.groups.alloc(size, count, align, cg, f.get("tag"), account == "1")
 
 

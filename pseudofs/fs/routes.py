@@ -7,14 +7,14 @@ import errno
 import functools
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 from pseudofs import control
 from pseudofs.errors import ModelError
 from pseudofs.fs.cgroup_files import CGROUP_FILES, files_of, has_file
 from pseudofs.fs.tree import Attr, Caller, OpenFile
-from pseudofs.render import cgroupfs, debugfs, procfs, sysfs
+from pseudofs.render import debugfs, procfs, sysfs
 
 SYSFS_SIZE = 4096          # sysfs attributes report a page; procfs, cgroupfs, debugfs 0
 CGROOT = "/sys/fs/cgroup"
@@ -38,7 +38,6 @@ class File:
     uid: int = 0
     gid: int = 0
     owner_key: Optional[tuple] = None     # (cgroup, name) for chown of a cgroup file
-    extra: dict = field(default_factory=dict)
     cache: bool = True                    # same model state, same bytes (not per fd/caller)
 
 
@@ -70,7 +69,6 @@ class Routes:
         self.model = model
         self.host = host
         self.lock = threading.Lock()
-        m = model
         self.table = [
             (r"/", _static_dir("proc", "sys", mode=0o555)),
             (r"/proc", lambda m: Dir(self._proc_children)),
@@ -104,7 +102,7 @@ class Routes:
             (r"/sys/kernel/debug/percpu_test", lambda m: Dir(lambda: ["alloc", "free"], 0o700)),
             (r"/sys/kernel/debug/percpu_test/alloc", lambda m: File(
                 0o600, lambda of: debugfs.alloc_listing(m),
-                lambda of, data: control.alloc(m, data, self._writer_cgroup(of)))),
+                lambda of, data: control.alloc(m, data, lambda: self._writer_cgroup(of)))),
             (r"/sys/kernel/debug/percpu_test/free", lambda m: File(
                 0o200, None, lambda of, data: control.free(m, data))),
             (CGROOT + r"(?P<path>(?:/[^/]+)*)", self._cgroup_path),
@@ -114,7 +112,6 @@ class Routes:
         self._renders: dict = {}
         self._epoch = 0
         self._key = None
-        del m
 
     # --- resolution --------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -327,7 +324,7 @@ class Routes:
             cg.file_owner[name] = (ou if uid == -1 else uid, og if gid == -1 else gid)
         else:
             raise ModelError(errno.EPERM, path)
-        self.model.generation += 1
+        self.model.changed()
 
     @_mutating
     def chmod(self, path: str, mode: int, caller: Caller) -> None:
@@ -339,4 +336,4 @@ class Routes:
             cg.file_mode[name] = mode & 0o7777
         else:
             raise ModelError(errno.EPERM, path)
-        self.model.generation += 1
+        self.model.changed()

@@ -143,7 +143,6 @@ def parse(path: str, data: bytes) -> Parsed:
 
 
 # --- host facts --------------------------------------------------------------------------------
-HOST_METHODS = ("tgid", "ppid", "start_time", "now", "is_kernel_thread")
 
 
 class RecordingHost:

@@ -72,12 +72,12 @@ class AllocGroups:
         self.model.changed()
 
     def free_cgroup(self, path: str) -> None:
+        path = self.model.lookup(path).path    # ENOENT when there is no such cgroup; "/a/" is "/a"
         hits = [g for g in self.groups.values() if g.shown_cgroup().path == path]
-        if not hits:
-            self.model.lookup(path)            # ENOENT when there is no such cgroup
         for g in hits:
             self._free(g, len(g.objects))
-        self.model.changed()
+        if hits:
+            self.model.changed()
 
     def free_all(self) -> None:
         for g in list(self.groups.values()):

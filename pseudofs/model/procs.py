@@ -51,12 +51,16 @@ class Membership:
         if old is not None:
             old[0].remove_proc(pid)
 
-    def reap(self, host: Host) -> None:
-        """Dead processes (or a reused pid with another start time) leave lazily."""
+    def reap(self, host: Host) -> int:
+        """Dead processes (or a reused pid with another start time) leave lazily.
+        Returns how many left."""
+        gone = 0
         for pid, (cg, _join, start) in list(self.members.items()):
             now_start = host.start_time(pid)
             if now_start is None or (start is not None and now_start != start):
                 self.forget(pid)
+                gone += 1
+        return gone
 
     def cgroup_of(self, pid: int, host: Host, root):
         """The cgroup of `pid`: its own entry, else that of the nearest known ancestor it was
