@@ -245,3 +245,18 @@ def test_removed_cgroup_file_gives_enodev(mounted):
         assert e.value.errno == 19
     finally:
         os.close(fd)
+
+
+def test_a_shared_fd_acts_for_the_task_that_writes(mounted):
+    """cgroup.procs "0" and alloc without cgroup= take the writing task ("current"), not the
+    one that opened the file: a child writing through an inherited descriptor moves itself."""
+    mnt = mounted(SCENARIO % "per-node")
+    cg = f"{mnt}/sys/fs/cgroup/app"
+    fd = os.open(f"{cg}/cgroup.procs", os.O_WRONLY)
+    try:
+        child = subprocess.run(["bash", "-c", f"echo 0 >&{fd}; cat {mnt}/proc/self/cgroup"],
+                               pass_fds=(fd,), capture_output=True, text=True, timeout=30)
+    finally:
+        os.close(fd)
+    assert child.stdout == "0::/app\n"
+    assert open(f"{mnt}/proc/self/cgroup").read() == "0::/\n"     # the opener stayed put

@@ -56,11 +56,11 @@ def _may_migrate(of):
 
 
 def _procs_w(tree, cg, data, of):
-    control.procs(tree.model, cg, data, of.caller.pid, tree.host, permission=_may_migrate(of))
+    control.procs(tree.model, cg, data, of.current.pid, tree.host, permission=_may_migrate(of))
 
 
 def _threads_w(tree, cg, data, of):
-    control.procs(tree.model, cg, data, of.caller.pid, tree.host, threadgroup=False,
+    control.procs(tree.model, cg, data, of.current.pid, tree.host, threadgroup=False,
                   permission=_may_migrate(of))
 
 

@@ -186,7 +186,9 @@ class FuseOps:
         # One write(2) = one command, as kernfs_fop_write_iter hands each write to ->write();
         # the offset is ignored (sysfs and cgroupfs ignore it too).
         of = self._handle(fi)
-        self._locked(self.tree.write, of, data)
+        with self.tree.lock:
+            of.writer = _caller()        # a shared fd may be written by another task
+            self.tree.write(of, data)
         return len(data)
 
     def truncate(self, path, length, fh=None):

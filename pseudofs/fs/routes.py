@@ -221,7 +221,8 @@ class Routes:
                     cache=name != "memory.peak")
 
     def _writer_cgroup(self, of: OpenFile):
-        return self.model.cgroup_of(self.host.tgid(of.caller.pid) or of.caller.pid, self.host)
+        pid = of.current.pid
+        return self.model.cgroup_of(self.host.tgid(pid) or pid, self.host)
 
     # --- the Tree interface ------------------------------------------------------------------------
     def getattr(self, path: str, caller: Caller) -> Attr:

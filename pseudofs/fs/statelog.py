@@ -145,7 +145,8 @@ def _call(tree, rec: dict) -> Callable[[], None]:
         data = base64.b64decode(rec["data"])
 
         def write():
-            of = OpenFile(path, rec["flags"], caller)
+            of = OpenFile(path, rec["flags"], caller,
+                          writer=Caller(*rec["writer"]) if "writer" in rec else None)
             try:
                 tree.write(of, data)
             finally:
@@ -320,7 +321,9 @@ class StateLog:
 
     # changes are recorded
     def write(self, of, data):
+        w = of.current
         self._change({"op": "write", "path": of.path, "flags": of.flags,
+                      "writer": [w.uid, w.gid, w.pid],
                       "data": base64.b64encode(bytes(data)).decode()}, of.caller,
                      lambda: self.tree.write(of, data))
 

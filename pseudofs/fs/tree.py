@@ -34,9 +34,16 @@ class OpenFile:
 
     path: str
     flags: int
-    caller: Caller
+    caller: Caller                                # who opened it (the kernel's f_cred)
     snapshot: Optional[bytes] = None
     private: dict = field(default_factory=dict)   # e.g. memory.peak's per-fd reset value
+    writer: Optional[Caller] = None               # who issues the current write ("current")
+
+    @property
+    def current(self) -> Caller:
+        """The task doing the current write (pid 0 in cgroup.procs, the writer's cgroup);
+        permissions stay with the opener, as the kernel checks the file's credentials."""
+        return self.writer or self.caller
 
 
 class Tree(Protocol):
