@@ -13,6 +13,7 @@ The caller that mounted pseudofs (and root) is privileged, as root is on a real 
 everything (CAP_DAC_OVERRIDE).
 """
 
+import contextlib
 import errno
 import os
 
@@ -21,9 +22,25 @@ from pseudofs.errors import ModelError
 MAY_WRITE = 0o2
 
 
+_owner_uid = None          # set while a state file recorded under another owner is replayed
+
+
+@contextlib.contextmanager
+def mount_owner(uid):
+    """Decide as if the mount's owner were `uid` (replay of a state file: the outcome of a
+    recorded command must not depend on who runs the daemon now)."""
+    global _owner_uid
+    saved, _owner_uid = _owner_uid, uid
+    try:
+        yield
+    finally:
+        _owner_uid = saved
+
+
 def privileged(caller) -> bool:
     """CAP_DAC_OVERRIDE: root, or the user the daemon runs as (the mount's owner)."""
-    return caller.uid == 0 or caller.uid == os.geteuid()
+    owner = os.geteuid() if _owner_uid is None else _owner_uid
+    return caller.uid == 0 or caller.uid == owner
 
 
 def generic_permission(caller, uid: int, gid: int, mode: int, mask: int) -> bool:

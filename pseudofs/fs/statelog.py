@@ -19,7 +19,7 @@ File format (FILE, append-only):
         b"%08x %08x %04x\\n" % (len(payload), crc32(payload), crc32(those 17 bytes) & 0xffff)
         payload (JSON, UTF-8)  b"\\n"
 
-The first record is the header: {"kind": "header", "version": 1, "config_source": ...,
+The first record is the header: {"kind": "header", "version": 1, "owner_uid": ..., "config_source": ...,
 "config_yaml": ...}: the configuration the state started from (its YAML text). While FILE
 exists, it wins over any `-c` config: its cgroups were applied once, at the first mount.
 
@@ -40,6 +40,7 @@ from typing import Callable, List, Optional, Tuple
 from pseudofs.errors import ConfigError, ModelError
 from pseudofs.fs.statefile import (MAGIC, VERSION, LogFile, StateError,  # noqa: F401 (API)
                                    _fsync_dir, _lock, encode_record, parse)
+from pseudofs.fs import perms
 from pseudofs.fs.tree import Caller, OpenFile
 
 log = logging.getLogger("pseudofs")
@@ -217,13 +218,16 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
                 raise
             raise StateError(path, "its header's configuration no longer loads: %s"
                              % "; ".join(e.problems), len(MAGIC)) from None
-        replay(tree, path, parsed.records)
+        owner = parsed.header.get("owner_uid") if parsed.header else None
+        with perms.mount_owner(owner):          # None: files from before owners were recorded
+            replay(tree, path, parsed.records)
         if parsed.torn is not None:
             off, n = parsed.torn
             warn("state %s: byte offset %d: dropped a torn last record (%d bytes): the daemon "
                  "stopped while writing it, so it was never acknowledged" % (path, off, n))
         if parsed.header is None:
             header = encode_record({"kind": "header", "version": VERSION,
+                                    "owner_uid": os.geteuid(),
                                     "config_source": config_source,
                                     "config_yaml": config_text})
             os.ftruncate(fd, 0)
