@@ -19,8 +19,9 @@ File format (FILE, append-only):
         b"%08x %08x %04x\\n" % (len(payload), crc32(payload), crc32(those 17 bytes) & 0xffff)
         payload (JSON, UTF-8)  b"\\n"
 
-The first record is the header: {"kind": "header", "version": 1, "owner_uid": ..., "config_source": ...,
-"config_yaml": ...}: the configuration the state started from (its YAML text). While FILE
+The first record is the header: {"kind": "header", "version": 1, "owner_uid": ...,
+"config_source": ..., "config_yaml": ...}: the daemon's user (replay decides permissions as it
+did) and the configuration the state started from (its YAML text). While FILE
 exists, it wins over any `-c` config: its cgroups were applied once, at the first mount.
 
 Damage: a last record cut short (the file ends inside it, or in zero bytes) was being written
