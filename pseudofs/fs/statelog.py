@@ -52,17 +52,8 @@ BUG = "bug"                                     # outcome of a call that raised 
 # --- host facts --------------------------------------------------------------------------------
 
 
-class RecordingHost:
-    """Forwards to the live host and writes down every question and answer."""
-
-    def __init__(self, host):
-        self.host = host
-        self.facts: list = []
-
-    def _ask(self, name, *args):
-        value = getattr(self.host, name)(*args)
-        self.facts.append([name, list(args), value])
-        return value
+class _Questions:
+    """The Host interface (pseudofs/model/procs.py), every question put through `_ask`."""
 
     def tgid(self, tid):
         return self._ask("tgid", tid)
@@ -80,7 +71,20 @@ class RecordingHost:
         return self._ask("is_kernel_thread", pid)
 
 
-class ReplayHost:
+class RecordingHost(_Questions):
+    """Forwards to the live host and writes down every question and answer."""
+
+    def __init__(self, host):
+        self.host = host
+        self.facts: list = []
+
+    def _ask(self, name, *args):
+        value = getattr(self.host, name)(*args)
+        self.facts.append([name, list(args), value])
+        return value
+
+
+class ReplayHost(_Questions):
     """Answers from a record's facts, in the order they were given for each question; the
     last answer repeats; a question never asked then is answered as for a vanished process."""
 
@@ -97,21 +101,6 @@ class ReplayHost:
         if not answers:
             return self._UNKNOWN[name]
         return answers.pop(0) if len(answers) > 1 else answers[0]
-
-    def tgid(self, tid):
-        return self._ask("tgid", tid)
-
-    def ppid(self, pid):
-        return self._ask("ppid", pid)
-
-    def start_time(self, pid):
-        return self._ask("start_time", pid)
-
-    def now(self):
-        return self._ask("now")
-
-    def is_kernel_thread(self, pid):
-        return self._ask("is_kernel_thread", pid)
 
 
 def fingerprint(model) -> tuple:

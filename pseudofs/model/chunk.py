@@ -156,14 +156,6 @@ class PercpuChunk:
         return out
 
     # --- fit -------------------------------------------------------------------------------
-    def check_block_hint(self, bits: int, align: int) -> bool:
-        """pcpu_check_block_hint() on the chunk: does the request fit the contig hint?"""
-        contig, start = self.contig_hint()
-        if bits > contig:
-            return False
-        pad = (-start) % align
-        return pad + bits <= contig
-
     def find_fit(self, bits: int, align: int) -> int:
         """pcpu_find_block_fit() + pcpu_find_zero_area(): first fit from first_free, honouring
         alignment (in granules). Returns the start granule or -1."""

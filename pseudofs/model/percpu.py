@@ -106,10 +106,6 @@ class PercpuAllocator:
         slot = size.bit_length() - PCPU_SLOT_BASE_SHIFT + 2
         return slot if slot > 1 else 1
 
-    def _slot_of(self, chunk: PercpuChunk) -> int:
-        """The list the chunk is on (chunk.list_slot, kept by _move), -1 for none."""
-        return chunk.list_slot
-
     def _move(self, chunk: PercpuChunk, slot: int, front: bool) -> None:
         self._touch(chunk)
         old = chunk.list_slot
