@@ -27,6 +27,7 @@ class Dir:
     uid: int = 0
     gid: int = 0
     cgroup: object = None          # for cgroup directories: mkdir/rmdir/chown act on it
+    cache: bool = True             # the same for every caller (not /proc, /proc/self, /proc/PID)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Routes:
         self.lock = threading.Lock()
         self.table = [
             (r"/", _static_dir("proc", "sys", mode=0o555)),
-            (r"/proc", lambda m: Dir(self._proc_children)),
+            (r"/proc", lambda m: Dir(self._proc_children, cache=False)),
             (r"/proc/vmstat", _ro(procfs.vmstat)),
             (r"/proc/meminfo", _ro(procfs.meminfo)),
             (r"/proc/stat", _ro(procfs.stat)),
@@ -135,10 +136,8 @@ class Routes:
                 node = fn(self.model, **mt.groupdict())
                 if node is None:
                     break
-                if not path.startswith("/proc") or path.startswith(("/proc/vm", "/proc/me",
-                                                                    "/proc/stat", "/proc/cpu",
-                                                                    "/proc/cgroups")):
-                    self._nodes[path] = node      # /proc, /proc/self, /proc/PID: per caller
+                if node.cache:
+                    self._nodes[path] = node
                 return node
         raise ModelError(errno.ENOENT, path)
 
@@ -153,7 +152,7 @@ class Routes:
         return int(pid) if int(pid) in self.model.members.members else None
 
     def _pid_dir(self, m, pid):
-        return Dir(lambda: ["cgroup"]) if self._pid_of(pid) is not None else None
+        return Dir(lambda: ["cgroup"], cache=False) if self._pid_of(pid) is not None else None
 
     def _pid_cgroup(self, m, pid):
         p = self._pid_of(pid)
