@@ -127,6 +127,7 @@ CGROUP_FILES = {
     "memory.swap.max": CgFile(RW, False, True,
                               _m(lambda m, mc: r.counter_limit(m, mc, "swap_max")),
                               _limit_w("swap_max")),
+    # no swap is modeled: its peak is 0 before and after a reset, so a write has nothing to do
     "memory.swap.peak": CgFile(RW, False, True, _m(r.zero), lambda t, cg, data, of: None),
     "memory.swap.events": CgFile(RO, False, True, _m(r.swap_events_file)),
     # zswap_files[]

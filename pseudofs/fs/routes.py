@@ -12,6 +12,7 @@ from typing import Callable, List, Optional
 
 from pseudofs import control
 from pseudofs.errors import ModelError
+from pseudofs.fs import perms
 from pseudofs.fs.cgroup_files import CGROUP_FILES, files_of, has_file
 from pseudofs.fs.tree import Attr, Caller, OpenFile
 from pseudofs.render import debugfs, procfs, sysfs
@@ -213,11 +214,10 @@ class Routes:
     def _cgroup_file(self, cg, name):
         spec = CGROUP_FILES[name]
         m = self.model
-        uid, gid = cg.file_owner.get(name, (cg.uid, cg.gid))
+        uid, gid, mode = perms.cgroup_file_attr(cg, name, spec.mode)
         read = (lambda of: spec.read(m, cg, of)) if spec.read else None
         write = (lambda of, data: spec.write(self, cg, data, of)) if spec.write else None
-        return File(cg.file_mode.get(name, spec.mode), read, write, 0, uid, gid, (cg, name),
-                    cache=name != "memory.peak")
+        return File(mode, read, write, 0, uid, gid, (cg, name), cache=name != "memory.peak")
 
     def _writer_cgroup(self, of: OpenFile):
         pid = of.current.pid
