@@ -220,3 +220,15 @@ def mounted(mount_tree, tmp_path):
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite tests/golden/<mode>/ from the current renderers")
+
+
+@pytest.fixture
+def daemons(tmp_path):
+    """pseudofs daemons started as a user would (`pseudofs mount`), all stopped at teardown;
+    a daemon that cannot be stopped cleanly fails the test."""
+    from daemon_util import Daemons
+    d = Daemons(tmp_path)
+    yield d
+    problems = d.cleanup()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

@@ -171,15 +171,16 @@ class Writes:
                                                     _show(now.get(k))))
         self.base = now
 
+    def _write(self, rel: str, data: bytes, shell: bool):
+        """One write through the mount: (errno or None, a label for messages)."""
+        self.checks += 1
+        if shell:
+            return shell_echo(self.path(rel), data.decode("latin-1")), "echo %s %r" % (rel, data)
+        return write_errno(self.path(rel), data), "%s %r" % (rel, data)
+
     def refused(self, rel: str, data: bytes, err: int, ignore=(), shell=False) -> None:
         """The write fails with `err` and changes nothing (but the paths in `ignore`)."""
-        self.checks += 1
-        label = "%s %r" % (rel, data)
-        if shell:
-            got = shell_echo(self.path(rel), data.decode("latin-1"))
-            label = "echo " + label
-        else:
-            got = write_errno(self.path(rel), data)
+        got, label = self._write(rel, data, shell)
         if got != err:
             self._fail("%s: got %s, want %s" % (label, errno.errorcode.get(got, got),
                                                 errno.errorcode[err]))
@@ -188,13 +189,7 @@ class Writes:
     def accepted(self, rel: str, data: bytes, expect=None, shell=False) -> None:
         """The write succeeds; then each {rel: bytes} of `expect` reads back (through the
         mount) as given."""
-        self.checks += 1
-        label = "%s %r" % (rel, data)
-        if shell:
-            got = shell_echo(self.path(rel), data.decode("latin-1"))
-            label = "echo " + label
-        else:
-            got = write_errno(self.path(rel), data)
+        got, label = self._write(rel, data, shell)
         if got is not None:
             self._fail("%s: refused with %s, the kernel accepts it"
                        % (label, errno.errorcode.get(got, got)))

@@ -16,9 +16,8 @@ import subprocess
 import sys
 import time
 
-import pytest
 
-from daemon_util import REPO, Daemons
+from daemon_util import REPO
 
 DURATION = float(os.environ.get("PSEUDOFS_STRESS_SECONDS", "30"))
 WRITERS, READERS = 8, 4
@@ -175,15 +174,6 @@ def reader(mnt, j, duration, out_path):
                    "vec": {i: sorted(v) for i, v in seen_vec.items()},
                    "stat": {i: sorted(v) for i, v in seen_stat.items()},
                    "count": {i: sorted(v) for i, v in seen_count.items()}}, f)
-
-
-@pytest.fixture
-def daemons(tmp_path):
-    d = Daemons(tmp_path)
-    yield d
-    problems = d.cleanup()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def _spawn(role, mnt, k, out):

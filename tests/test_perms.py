@@ -20,7 +20,7 @@ import uuid
 
 import pytest
 
-from daemon_util import Daemons, wait_until
+from daemon_util import wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd")
                                 or not shutil.which("setpriv"),
@@ -95,15 +95,6 @@ def shared_dir():
     os.chmod(d, 0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def daemons(tmp_path):
-    d = Daemons(tmp_path)
-    yield d
-    problems = d.cleanup()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def test_default_mount_is_private_to_its_user(shared_dir, daemons, user):

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from daemon_util import (REPO, STALE, Daemons, diff, errno_of, fstype, pfs, render_mount,
+from daemon_util import (REPO, STALE, diff, errno_of, fstype, pfs, render_mount,
                          wait_until, write_errno)
 from pseudofs.errors import ModelError
 from pseudofs.fs import statelog
@@ -35,15 +35,6 @@ cgroups:
 
 PCT = "/sys/kernel/debug/percpu_test"
 CG = "/sys/fs/cgroup"
-
-
-@pytest.fixture
-def daemons(tmp_path):
-    d = Daemons(tmp_path)
-    yield d
-    problems = d.cleanup()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture
