@@ -1,12 +1,12 @@
 """The floor for any Python FUSE daemon here: fusepy serving one fixed file, the way pseudofs
-serves its files (direct_io, multithreaded, flush not registered, the same timeouts).
+serves its files (direct_io, flush not registered, the same timeouts and thread model).
 
-    python3 bench/minimal_fs.py MNT SIZE
+    python3 bench/minimal_fs.py MNT SIZE [--threads multi|single]
 """
 
+import argparse
 import errno
 import stat
-import sys
 
 from fuse import FUSE, FuseOSError
 
@@ -45,8 +45,13 @@ class OneFile:
 
 
 if __name__ == "__main__":
-    from pseudofs.fs.fuseops import mount_options     # the very options pseudofs mounts with
-    opts = mount_options(**({"entry_timeout": float(sys.argv[3])} if len(sys.argv) > 3 else {}))
+    from pseudofs.fs.fuseops import THREADS, THREAD_MODELS, mount_options   # pseudofs's own
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mountpoint")
+    ap.add_argument("size", type=int)
+    ap.add_argument("--threads", choices=THREAD_MODELS, default=THREADS)
+    args = ap.parse_args()
+    opts = mount_options()
     opts["fsname"] = opts["subtype"] = "minimalfs"
-    FUSE(OneFile(int(sys.argv[2])), sys.argv[1], foreground=True, raw_fi=True, nothreads=False,
-         **opts)
+    FUSE(OneFile(args.size), args.mountpoint, foreground=True, raw_fi=True,
+         nothreads=(args.threads == "single"), **opts)

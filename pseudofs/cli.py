@@ -32,7 +32,7 @@ def cmd_mount(args) -> int:
         return 2
     return daemon.mount(factory, args.mountpoint, foreground=args.foreground,
                         allow_other=args.allow_other, verbose=args.verbose,
-                        log_file=args.log_file)
+                        log_file=args.log_file, threads=args.threads)
 
 
 def cmd_umount(args) -> int:
@@ -87,6 +87,9 @@ def main(argv=None) -> int:
                    help="durable state: every change is logged to FILE before it returns and "
                         "replayed at the next mount (FILE's recorded config wins over -c)")
     m.add_argument("--log-file", help="where the daemon logs")
+    m.add_argument("--threads", choices=("multi", "single"),
+                   help="libfuse's loop: a thread pool or the one serving thread "
+                        "(default: the one bench/readbench.py measured faster)")
     m.add_argument("-v", "--verbose", action="store_true")
     m.set_defaults(fn=cmd_mount)
     u = sub.add_parser("umount", help="unmount MNT (also a stale mount)")

@@ -166,7 +166,8 @@ def _build(tree_factory: Callable[[], Tree]):
 
 def mount(tree_factory: Callable[[], Tree], mountpoint: str, foreground: bool = False,
           allow_other: bool = False, verbose: bool = False, log_file: Optional[str] = None,
-          entry_timeout: Optional[float] = None, timeout: float = 10.0) -> int:
+          entry_timeout: Optional[float] = None, threads: Optional[str] = None,
+          timeout: float = 10.0) -> int:
     """Mount the tree `tree_factory()` builds at `mountpoint`. Returns an exit status.
 
     As a daemon (default): fork; the child does setsid, builds the tree and mounts; this process
@@ -183,6 +184,8 @@ def mount(tree_factory: Callable[[], Tree], mountpoint: str, foreground: bool = 
     opts = dict(allow_other=allow_other)
     if entry_timeout is not None:
         opts["entry_timeout"] = entry_timeout
+    if threads is not None:
+        opts["threads"] = threads
     if foreground:
         return _foreground(tree_factory, mnt, mountpoint, verbose, log_file, opts)
     sys.stdout.flush()

@@ -46,6 +46,12 @@ STATFS = {
 # at once, and every open re-resolves its path against the model.
 ENTRY_TIMEOUT = 1.0
 
+# How libfuse runs the callbacks: "multi" is fuse_loop_mt (a pool of libfuse threads, each
+# callback entering Python from a foreign thread), "single" is fuse_loop in the serving Python
+# thread. bench/readbench.py --threads measures both side by side.
+THREAD_MODELS = ("multi", "single")
+THREADS = "multi"
+
 
 def mount_options(allow_other: bool = False,
                   entry_timeout: float = ENTRY_TIMEOUT) -> Dict[str, object]:
@@ -269,9 +275,9 @@ class MountFailed(Exception):
 
 
 def serve(tree: Tree, mountpoint: str, allow_other: bool = False,
-          entry_timeout: float = ENTRY_TIMEOUT,
+          entry_timeout: float = ENTRY_TIMEOUT, threads: str = THREADS,
           on_init: Optional[Callable[[], None]] = None) -> None:
-    """Mount `tree` at `mountpoint` and serve it (multithreaded) until it is unmounted.
+    """Mount `tree` at `mountpoint` and serve it (`threads`: see THREADS) until it is unmounted.
 
     Runs in the calling thread. In the main thread, SIGINT/SIGTERM/SIGHUP end the loop through
     libfuse's own handlers (installed only where the disposition is SIG_DFL; fusepy resets SIGINT
@@ -279,7 +285,7 @@ def serve(tree: Tree, mountpoint: str, allow_other: bool = False,
     """
     ops = FuseOps(tree, on_init=on_init)
     try:
-        FUSE(ops, mountpoint, raw_fi=True, foreground=True, nothreads=False,
-             **mount_options(allow_other, entry_timeout))
+        FUSE(ops, mountpoint, raw_fi=True, foreground=True,
+             nothreads=(threads == "single"), **mount_options(allow_other, entry_timeout))
     except RuntimeError as e:       # fusepy: fuse_main_real() returned nonzero
         raise MountFailed("libfuse could not mount %s (status %s)" % (mountpoint, e)) from None
