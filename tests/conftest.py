@@ -9,7 +9,7 @@
 - `mount_tree(tree, name="mnt", **serve_options) -> str`: mounts `tree` in a thread of this
   process at tmp_path/name, waits until it is mounted, returns the mountpoint. Teardown: fusermount
   -u (lazy fallback), join the thread with a timeout, then the log check.
-- `mounted(config=None, **serve_options) -> str`: the same for the real model; see HOOK below.
+- `mounted(config=None, **serve_options) -> str`: the same for the real model (build_model_tree).
 """
 
 import logging
@@ -190,11 +190,8 @@ def mount_tree(tmp_path, fuse_log):
 
 
 # ------------------------------------------------------------------------------------------------
-# HOOK for the route table author: build the real Tree from a configuration.
-# `config` is a path to a YAML file, or None for the defaults (YAML text is written to a file by
-# `mounted` first). Replace the skip with the real construction, e.g.
-#     return pseudofs.fs.routes.build_tree(pseudofs.config.load(config))
-# Tests written against `mounted(...)` skip until then.
+# The real Tree from a configuration: `config` is a path to a YAML file, or None for the
+# defaults (`mounted` writes YAML text to a file first).
 # ------------------------------------------------------------------------------------------------
 def build_model_tree(config):
     from pseudofs.boot import build_tree

@@ -18,17 +18,19 @@ release, create, ftruncate and fgetattr (but not to readdir/opendir), so `open` 
 `direct_io` and keep our handle number in `fh`.
 """
 
+import codecs
+import ctypes
 import errno
+import itertools
 import logging
 import stat
-import threading
 import time
 from typing import Callable, Dict, List, Optional
 
-from fuse import FUSE, FuseOSError, fuse_get_context, fuse_operations
+from fuse import FUSE, FuseOSError, c_stat, fuse_exit, fuse_get_context, fuse_operations
 
 from pseudofs.errors import ModelError
-from pseudofs.fs.tree import Caller, OpenFile, Tree
+from pseudofs.fs.tree import Attr, Caller, OpenFile, Tree
 
 log = logging.getLogger("pseudofs")
 
@@ -88,45 +90,32 @@ def _caller_if_needed(path: str) -> Caller:
 
 
 class FuseOps:
-    """Adapts a `Tree` to fusepy. Every tree call holds `tree.lock`."""
+    """Adapts a `Tree` to fusepy. Every tree call holds `tree.lock`.
+
+    The read path (getattr, open, read, release) is called by `_Loop` below straight from the
+    C callbacks; the other operations come through `__call__` as fusepy dispatches them. Errors
+    become errnos in `_Loop._wrapper`, for both."""
 
     use_ns = True      # fusepy: timestamps as integer nanoseconds (and no DeprecationWarning)
 
     def __init__(self, tree: Tree, on_init: Optional[Callable[[], None]] = None):
         self.tree = tree
         self._on_init = on_init
+        # open file handles: dict get/set/pop and next() on a count are atomic under the GIL
         self._handles: Dict[int, OpenFile] = {}
-        self._next_fh = 1
-        self._fh_mutex = threading.Lock()    # the handle table only; never held with tree.lock
+        self._next_fh = itertools.count(1)
         self._stamp_ns = time.time_ns()      # kernfs/proc inodes keep their creation time
+        self._stats: Dict[Attr, bytes] = {}  # struct stat bytes per distinct Attr
 
-    # -- dispatch: fusepy calls operations(name, *args) for each registered callback --
+    # -- dispatch: fusepy calls operations(name, *args) for the callbacks _Loop leaves to it --
     def __call__(self, op: str, *args):
-        path = args[0] if args else ""
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s", op, path)
-        try:
-            return getattr(self, op)(*args)
-        except FuseOSError:
-            raise
-        except ModelError as e:
-            if isinstance(e.errno, int) and e.errno > 0:
-                raise FuseOSError(e.errno) from None
-            log.error("%s %s: ModelError without a valid errno; returning EIO", op, path,
-                      exc_info=True)
-            raise FuseOSError(errno.EIO) from None
-        except Exception:
-            # A bare exception reaching here is a bug in the tree: say so loudly (tests fail on it).
-            log.error("%s %s failed; returning EIO", op, path, exc_info=True)
-            raise FuseOSError(errno.EIO) from None
+            log.debug("%s %s", op, args[0] if args else "")
+        return getattr(self, op)(*args)
 
     def _locked(self, fn, *args):
         with self.tree.lock:
             return fn(*args)
-
-    def _handle(self, fi) -> OpenFile:
-        with self._fh_mutex:
-            return self._handles[fi.fh]      # KeyError: a bug, reported as EIO
 
     # -- lifecycle --
     def init(self, path):
@@ -135,23 +124,27 @@ class FuseOps:
             self._on_init()
 
     # -- attributes and directories --
-    def getattr(self, path, fh=None):
-        a = self._locked(self.tree.getattr, path, _caller_if_needed(path))
-        kind = stat.S_IFDIR if a.is_dir else stat.S_IFREG
-        t = self._stamp_ns
-        # fusepy zeroes the stat buffer: fields that are 0 (st_blocks, root's uid/gid, the
-        # size of procfs/cgroupfs files) need not be set one ctypes attribute at a time
-        st = {
-            "st_mode": kind | (a.mode & 0o7777), "st_nlink": a.nlink, "st_blksize": 4096,
-            "st_atime": t, "st_mtime": t, "st_ctime": t,
-        }
-        if a.uid:
-            st["st_uid"] = a.uid
-        if a.gid:
-            st["st_gid"] = a.gid
-        if a.size:
-            st["st_size"] = a.size
+    def getattr(self, path, fh=None) -> bytes:
+        """The `struct stat` of `path`, as bytes ready to copy into libfuse's buffer."""
+        with self.tree.lock:
+            a = self.tree.getattr(path, _caller_if_needed(path))
+        st = self._stats.get(a)
+        if st is None:
+            st = self._stats[a] = self._stat_bytes(a)
+            if len(self._stats) > 4096:      # distinct (mode, owner, size) sets: few, unless
+                self._stats.clear()          # chown is run over many ids; stay bounded
         return st
+
+    def _stat_bytes(self, a: Attr) -> bytes:
+        st = c_stat()                        # zeroed: st_blocks, root's ids, procfs sizes
+        st.st_mode = (stat.S_IFDIR if a.is_dir else stat.S_IFREG) | (a.mode & 0o7777)
+        st.st_nlink = a.nlink
+        st.st_blksize = 4096
+        st.st_uid, st.st_gid, st.st_size = a.uid, a.gid, a.size
+        sec, nsec = divmod(self._stamp_ns, 10 ** 9)
+        for ts in (st.st_atimespec, st.st_mtimespec, st.st_ctimespec):
+            ts.tv_sec, ts.tv_nsec = sec, nsec
+        return bytes(st)
 
     def readdir(self, path, fh):
         names = self._locked(self.tree.readdir, path, _caller())
@@ -164,34 +157,33 @@ class FuseOps:
     def open(self, path, fi):
         # writers are asked for (permissions, the writer's cgroup); readers only under /proc
         caller = _caller() if fi.flags & 3 else _caller_if_needed(path)
-        of = self._locked(self.tree.open, path, fi.flags, caller)
-        with self._fh_mutex:
-            fh = self._next_fh
-            self._next_fh += 1
-            self._handles[fh] = of
+        with self.tree.lock:
+            of = self.tree.open(path, fi.flags, caller)
+        fh = next(self._next_fh)
+        self._handles[fh] = of
         fi.fh = fh
         # FOPEN_DIRECT_IO: reads bypass the page cache, so they are never cut at st_size
         # (0 for procfs/cgroupfs, 4096 for sysfs) and each read(2) reaches us with its offset.
         fi.direct_io = 1
         return 0
 
-    def read(self, path, size, offset, fi):
-        of = self._handle(fi)
-        with self.tree.lock:
-            # Snapshot per open handle (seq_file semantics): the read of offset 0 renders the
-            # whole file; later offsets come from those bytes, whatever the read sizes.
-            if offset == 0 or of.snapshot is None:
+    def read(self, path, size, offset, fi) -> bytes:
+        of = self._handles[fi.fh]            # KeyError: a bug, reported as EIO
+        # Snapshot per open handle (seq_file semantics): the read of offset 0 renders the
+        # whole file; later offsets come from those bytes, whatever the read sizes.
+        snap = of.snapshot
+        if offset == 0 or snap is None:
+            with self.tree.lock:
                 data = self.tree.read(of)
-                if not isinstance(data, (bytes, bytearray)):
-                    raise TypeError("tree.read(%r) returned %s, not bytes" % (of.path, type(data)))
-                of.snapshot = bytes(data)
-            snap = of.snapshot
+            if not isinstance(data, bytes):
+                raise TypeError("tree.read(%r) returned %s, not bytes" % (of.path, type(data)))
+            snap = of.snapshot = data
         return snap[offset:offset + size]
 
     def write(self, path, data, offset, fi):
         # One write(2) = one command, as kernfs_fop_write_iter hands each write to ->write();
         # the offset is ignored (sysfs and cgroupfs ignore it too).
-        of = self._handle(fi)
+        of = self._handles[fi.fh]
         with self.tree.lock:
             of.writer = _caller()        # a shared fd may be written by another task
             self.tree.write(of, data)
@@ -205,10 +197,10 @@ class FuseOps:
         return 0
 
     def release(self, path, fi):
-        with self._fh_mutex:
-            of = self._handles.pop(fi.fh, None)
-        if of is not None and hasattr(self.tree, "release"):
-            self._locked(self.tree.release, of)
+        of = self._handles.pop(fi.fh, None)
+        if of is not None:
+            with self.tree.lock:
+                self.tree.release(of)
         return 0
 
     # -- namespace changes --
@@ -270,6 +262,81 @@ def registered_operations(ops: object) -> List[str]:
     return names
 
 
+STAT_SIZE = ctypes.sizeof(c_stat)
+
+# Names are bytes to the kernel, and kernfs takes any but "/" and "\n": a name that is not
+# UTF-8 (stat or mkdir of $'\xff') must reach the tree as a str that encodes back to the same
+# bytes, not fail in fusepy's strict decode. fusepy decodes and encodes every path and name
+# with its `encoding`: this codec is UTF-8 with surrogateescape.
+PATH_CODEC = "pseudofs_path"
+_UTF8 = codecs.lookup("utf-8")
+
+
+def _find_codec(name: str):
+    if name != PATH_CODEC:
+        return None
+    return codecs.CodecInfo(
+        name=PATH_CODEC,
+        encode=lambda s, errors="surrogateescape": _UTF8.encode(s, "surrogateescape"),
+        decode=lambda b, errors="surrogateescape": _UTF8.decode(b, "surrogateescape"))
+
+
+codecs.register(_find_codec)
+
+
+class _Loop(FUSE):
+    """fusepy's FUSE (it mounts in __init__ and runs libfuse's loop) with two things done here:
+
+    - the callbacks of the read path call FuseOps directly: fusepy's own versions go through
+      operations(name, ...) and fill a struct stat one ctypes field at a time (set_st_attrs),
+      which cost about 30 us of Python per open+fstat+read+read+close of memory.stat, twice
+      the whole of the minimal fusepy file (bench/readbench.py);
+    - `_wrapper` (every callback goes through it) turns errors into errnos: FuseOSError and
+      ModelError into theirs, anything else is a bug, logged (the suite fails on it) as EIO.
+    """
+
+    @staticmethod
+    def _wrapper(func, *args):
+        try:
+            return func(*args) or 0
+        except OSError as e:                  # FuseOSError
+            if e.errno and e.errno > 0:
+                return -e.errno
+            log.error("%s: OSError without a valid errno; returning EIO", func.__name__,
+                      exc_info=True)
+        except ModelError as e:
+            if isinstance(e.errno, int) and e.errno > 0:
+                return -e.errno
+            log.error("%s: ModelError without a valid errno; returning EIO", func.__name__,
+                      exc_info=True)
+        except Exception:
+            # A bare exception reaching here is a bug in the tree: say so loudly.
+            log.error("%s %r failed; returning EIO", func.__name__, args[:1], exc_info=True)
+        except BaseException:                 # SystemExit, KeyboardInterrupt in a callback:
+            log.critical("%s: leaving the loop", func.__name__, exc_info=True)
+            fuse_exit()                       # libfuse must not unwind; leave its loop instead
+        return -errno.EIO
+
+    def getattr(self, path, buf):
+        st = self.operations.getattr(path.decode("utf-8", "surrogateescape"))   # PATH_CODEC
+        ctypes.memmove(buf, st, STAT_SIZE)
+        return 0
+
+    def fgetattr(self, path, buf, fip):
+        return self.getattr(path, buf)
+
+    def open(self, path, fip):
+        return self.operations.open(path.decode("utf-8", "surrogateescape"), fip.contents)
+
+    def read(self, path, buf, size, offset, fip):
+        data = self.operations.read(None, size, offset, fip.contents)
+        ctypes.memmove(buf, data, len(data))
+        return len(data)
+
+    def release(self, path, fip):
+        return self.operations.release(None, fip.contents)
+
+
 class MountFailed(Exception):
     """libfuse could not mount (it printed its reason on stderr)."""
 
@@ -285,7 +352,7 @@ def serve(tree: Tree, mountpoint: str, allow_other: bool = False,
     """
     ops = FuseOps(tree, on_init=on_init)
     try:
-        FUSE(ops, mountpoint, raw_fi=True, foreground=True,
+        _Loop(ops, mountpoint, raw_fi=True, encoding=PATH_CODEC, foreground=True,
              nothreads=(threads == "single"), **mount_options(allow_other, entry_timeout))
     except RuntimeError as e:       # fusepy: fuse_main_real() returned nonzero
         raise MountFailed("libfuse could not mount %s (status %s)" % (mountpoint, e)) from None

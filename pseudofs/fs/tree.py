@@ -5,8 +5,8 @@ Every method may raise `pseudofs.errors.ModelError(errno, msg)`; the adapter tur
 The adapter holds `tree.lock` around every call into the tree, so the model sees one caller at a time.
 """
 
-from dataclasses import dataclass, field
-from typing import Any, List, Optional, Protocol
+from dataclasses import dataclass
+from typing import Any, List, NamedTuple, Optional, Protocol
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,9 @@ class Caller:
     pid: int = 0
 
 
-@dataclass(frozen=True)
-class Attr:
+class Attr(NamedTuple):
+    """A tuple, so the adapter can key its ready-made `struct stat` bytes on it cheaply."""
+
     is_dir: bool
     mode: int            # permission bits only (e.g. 0o444, 0o755); the adapter adds S_IFDIR/S_IFREG
     uid: int = 0
@@ -28,16 +29,24 @@ class Attr:
     nlink: int = 1
 
 
-@dataclass
 class OpenFile:
-    """One open file description: the snapshot rendered at offset 0, plus route-private state."""
+    """One open file description: the snapshot rendered at offset 0, plus route-private state.
+    (A plain class with slots: one is made per open, on the read path.)"""
 
-    path: str
-    flags: int
-    caller: Caller                                # who opened it (the kernel's f_cred)
-    snapshot: Optional[bytes] = None
-    private: dict = field(default_factory=dict)   # e.g. memory.peak's per-fd reset value
-    writer: Optional[Caller] = None               # who issues the current write ("current")
+    __slots__ = ("path", "flags", "caller", "snapshot", "private", "writer")
+
+    def __init__(self, path: str, flags: int, caller: Caller,
+                 snapshot: Optional[bytes] = None, private: Optional[dict] = None,
+                 writer: Optional[Caller] = None):
+        self.path = path
+        self.flags = flags
+        self.caller = caller                      # who opened it (the kernel's f_cred)
+        self.snapshot = snapshot
+        self.private = {} if private is None else private   # e.g. memory.peak's reset value
+        self.writer = writer                      # who issues the current write ("current")
+
+    def __repr__(self) -> str:
+        return "OpenFile(%r, flags=%#o, caller=%r)" % (self.path, self.flags, self.caller)
 
     @property
     def current(self) -> Caller:
