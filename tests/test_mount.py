@@ -141,6 +141,22 @@ def test_joined_process_allocates_in_its_cgroup(mounted):
     assert open(f"{mnt}/proc/self/cgroup").read() == "0::/\n"
 
 
+def test_names_that_are_not_utf8(mounted):
+    """kernfs takes any name bytes but "/" and "\\n": a cgroup named by one byte 0xff is made,
+    listed, joined and shown in /proc/self/cgroup byte for byte; a missing one is ENOENT."""
+    root = os.fsencode(mounted() + "/sys/fs/cgroup")
+    with pytest.raises(FileNotFoundError):
+        os.stat(root + b"/\xfe")
+    os.mkdir(root + b"/\xff")
+    assert b"\xff" in os.listdir(root)
+    self_cgroup = root[:-len(b"/sys/fs/cgroup")] + b"/proc/self/cgroup"
+    out = subprocess.run([b"sh", b"-c", b'echo 0 > "$1/\xff/cgroup.procs" && cat "$2"', b"sh",
+                          root, self_cgroup], capture_output=True, check=True).stdout
+    assert out == b"0::/\xff\n"
+    os.rmdir(root + b"/\xff")
+    assert b"\xff" not in os.listdir(root)
+
+
 def test_python_reader_matches_model(mounted):
     """Parse what the mount renders and compare with a model built from the same config."""
     from pseudofs.boot import build_model

@@ -111,6 +111,7 @@ class Routes:
         ]
         self.compiled = [(re.compile(p + r"\Z"), fn) for p, fn in self.table]
         self._nodes: dict = {}
+        self._attrs: dict = {}
         self._renders: dict = {}
         self._epoch = 0
         self._key = None
@@ -122,6 +123,7 @@ class Routes:
         key = (self.model.generation, self._epoch)
         if key != self._key:
             self._nodes.clear()
+            self._attrs.clear()
             self._renders.clear()
             self._key = key
 
@@ -226,9 +228,15 @@ class Routes:
     # --- the Tree interface ------------------------------------------------------------------------
     def getattr(self, path: str, caller: Caller) -> Attr:
         node = self.resolve(path, caller)
-        if isinstance(node, Dir):
-            return Attr(True, node.mode, node.uid, node.gid, 0, 2)
-        return Attr(False, node.mode, node.uid, node.gid, node.size, 1)
+        a = self._attrs.get(path)
+        if a is None:
+            if isinstance(node, Dir):
+                a = Attr(True, node.mode, node.uid, node.gid, 0, 2)
+            else:
+                a = Attr(False, node.mode, node.uid, node.gid, node.size, 1)
+            if node.cache:
+                self._attrs[path] = a
+        return a
 
     def readdir(self, path: str, caller: Caller) -> List[str]:
         node = self.resolve(path, caller)
@@ -304,6 +312,10 @@ class Routes:
             raise ModelError(errno.ENOTDIR, path)
         if node.cgroup is None:
             raise ModelError(errno.EPERM, path)
+        # A process that exited left its cgroup then (cgroup_exit() in do_exit), so it does not
+        # keep the cgroup populated: members the model still holds are reaped first.
+        if self.model.members.reap(self.host):
+            self.model.generation += 1
         self.model.rmdir(path[len(CGROOT):] or "/")
 
     @_mutating

@@ -28,4 +28,6 @@ def pid_cgroup(path, deleted=False) -> bytes:
     """The v2 line of /proc/PID/cgroup: "0::<path>\\n", " (deleted)" appended
     for a removed cgroup. `path` is relative to the cgroup namespace root
     ("/" for the root)."""
-    return ("0::%s%s\n" % (path, " (deleted)" if deleted else "")).encode()
+    # a name made by mkdir of non-UTF-8 bytes holds them as surrogates (fs/fuseops.py)
+    return ("0::%s%s\n" % (path, " (deleted)" if deleted else "")).encode("utf-8",
+                                                                          "surrogateescape")
