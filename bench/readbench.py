@@ -1,14 +1,21 @@
 """Median open + read-to-end + close, side by side in one run (issue: performance and scale).
 
-Targets, measured in alternating rounds so that machine drift hits all of them alike:
-  pseudofs root memory.stat, a leaf memory.numa_stat, proc/vmstat (through the mount);
-  a minimal fusepy file of the same size served the same way (bench/minimal_fs.py);
-  the kernel's own /proc/vmstat; LXCFS's proc/meminfo (Debian's lxcfs, started here).
-Then throughput with 1 and 2 concurrent readers (processes), medians of alternating repeats.
-With --threads multi,single both libfuse loops are mounted (pseudofs and the minimal file
-each) and measured in the same rounds.
+Targets: pseudofs's root memory.stat, a leaf memory.numa_stat and proc/vmstat through the mount;
+a minimal fusepy file of the same size served the same way (bench/minimal_fs.py); the kernel's
+own /proc/vmstat; LXCFS's proc/meminfo (Debian's lxcfs, started here). Each libfuse loop named
+by --threads is mounted twice (pseudofs and the minimal file).
 
-    python3 bench/readbench.py [--rounds N] [--reads N] [--threads M[,M]] [--config FILE]
+Reads are interleaved finely (--reads per target, then the next target, --rounds times) and
+the median is taken over all of them, so machine drift hits every target alike. Where the
+reader runs relative to the daemon decides most of the cost on a VM (a wakeup across CPUs
+costs far more than the daemon's work), so each --placement is measured on its own:
+  unpinned  the scheduler places everything (what a user sees)
+  same      every daemon thread and the reader on CPU 0
+  split     every daemon thread on CPU 0, the reader on CPU 1
+Then throughput with 1 and 2 concurrent readers (processes, unpinned), medians of
+--repeats alternating repetitions.
+
+    python3 bench/readbench.py [--threads single,multi] [--placement unpinned,same,split]
 """
 
 import argparse
@@ -34,7 +41,9 @@ cgroups:
   - path: /app/leaf
     allocations: [{size: 256, count: 100}]
 """
-ROOT_STAT, MINIMAL, LXCFS = "memory.stat (root)", "minimal fusepy file", "LXCFS proc/meminfo"
+ROOT_STAT, MINIMAL, LXCFS, KERNEL = ("memory.stat (root)", "minimal fusepy file",
+                                     "LXCFS proc/meminfo", "kernel /proc/vmstat")
+PLACEMENTS = {"unpinned": (None, None), "same": ({0}, {0}), "split": ({0}, {1})}
 
 
 def read_once(path: str) -> int:
@@ -47,13 +56,13 @@ def read_once(path: str) -> int:
             n += len(b)
 
 
-def median_us(path: str, reads: int) -> float:
+def timed_reads(path: str, reads: int) -> list:
     times = []
     for _ in range(reads):
         t = time.perf_counter()
         read_once(path)
         times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e6
+    return times
 
 
 def _reader(path: str, seconds: float, out) -> None:
@@ -84,15 +93,31 @@ def wait_mounted(mnt: str, probe: str, timeout: float = 15) -> None:
     raise SystemExit(f"readbench: {mnt} did not mount")
 
 
+def pin_daemons(mountpoints, cpus) -> None:
+    """Every thread of every process whose command line names one of `mountpoints`."""
+    cpus = cpus or set(range(os.cpu_count()))
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if not any(os.fsencode(m) in argv for m in mountpoints):
+                continue
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                os.sched_setaffinity(int(tid), cpus)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+
+
 class Mounts:
     """The daemons this run starts, stopped (and unmounted) whatever happens."""
 
     def __init__(self, tmp: str):
-        self.tmp, self.children, self.ours = tmp, [], []
+        self.tmp, self.children, self.ours, self.all = tmp, [], [], []
 
     def dir(self, name: str) -> str:
         d = os.path.join(self.tmp, name)
         os.mkdir(d)
+        self.all.append(d)
         return d
 
     def pseudofs(self, name: str, cfg: str, threads: str) -> str:
@@ -106,8 +131,12 @@ class Mounts:
         """Start `cmd` with "MNT" replaced by a new mountpoint; wait until `probe` is there."""
         mnt = self.dir(name)
         cmd = [mnt if a == "MNT" else a for a in cmd]
+        # a session of its own, as `pseudofs mount` gives its daemon (setsid): with
+        # sched_autogroup each session is its own scheduling group, and a daemon left in the
+        # reader's session would be placed next to the reader more often than ours is
         self.children.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL), mnt))
+                                               stderr=subprocess.DEVNULL,
+                                               start_new_session=True), mnt))
         wait_mounted(mnt, probe)
         return mnt
 
@@ -128,15 +157,19 @@ class Mounts:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--reads", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--reads", type=int, default=50, help="reads per target per round")
     ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--repeats", type=int, default=3, help="alternating throughput repeats")
-    ap.add_argument("--threads", default="multi",
-                    help="libfuse loop(s) to mount, comma-separated: multi, single")
+    ap.add_argument("--threads", default="single,multi",
+                    help="libfuse loops to mount, comma-separated: single, multi")
+    ap.add_argument("--placement", default="unpinned,same,split",
+                    help="comma-separated: " + ", ".join(PLACEMENTS))
     ap.add_argument("--config")
     args = ap.parse_args(argv)
-    models = args.threads.split(",")
+    models, placements = args.threads.split(","), args.placement.split(",")
+    if os.cpu_count() < 2:
+        placements = [p for p in placements if p != "split"]
     tmp = tempfile.mkdtemp(prefix="pseudofs-bench-")
     cfg = args.config or os.path.join(tmp, "config.yaml")
     if not args.config:
@@ -156,50 +189,65 @@ def main(argv=None) -> int:
             targets[f"proc/vmstat [{m}]"] = f"{mnt}/proc/vmstat"
             targets[f"{MINIMAL} [{m}]"] = f"{mini}/file"
             pairs.append((m, f"{ROOT_STAT} [{m}]", f"{MINIMAL} [{m}]"))
-        targets["kernel /proc/vmstat"] = "/proc/vmstat"
+        targets[KERNEL] = "/proc/vmstat"
         if shutil.which("lxcfs"):
             targets[LXCFS] = mounts.start("lxcfs", ["lxcfs", "MNT"], "proc/meminfo") + "/proc/meminfo"
         else:
             print("readbench: lxcfs not installed (apt-get install lxcfs): LXCFS not measured")
-        report(args, targets, pairs)
+        for placement in placements:
+            daemon_cpus, reader_cpus = PLACEMENTS[placement]
+            pin_daemons(mounts.all, daemon_cpus)
+            os.sched_setaffinity(0, reader_cpus or set(range(os.cpu_count())))
+            latency(args, placement, targets, pairs)
+        pin_daemons(mounts.all, None)
+        os.sched_setaffinity(0, set(range(os.cpu_count())))
+        gains(args, targets, pairs)
     finally:
         mounts.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def report(args, targets, pairs) -> None:
+def latency(args, placement, targets, pairs) -> None:
     for path in targets.values():          # warm-up
-        median_us(path, 20)
+        timed_reads(path, 20)
+    samples = {name: [] for name in targets}
     rounds = {name: [] for name in targets}
     for _ in range(args.rounds):
         for name, path in targets.items():
-            rounds[name].append(median_us(path, args.reads))
-    med = {name: statistics.median(v) for name, v in rounds.items()}
-    print(f"median open+read+close, us ({args.rounds} alternating rounds x {args.reads} reads)")
+            t = timed_reads(path, args.reads)
+            samples[name] += t
+            rounds[name].append(statistics.median(t) * 1e6)
+    med = {name: statistics.median(v) * 1e6 for name, v in samples.items()}
+    print(f"\n== placement: {placement}  (median of {args.rounds} rounds x {args.reads} reads, "
+          "us; the spread of round medians in brackets)")
     for name, v in med.items():
-        print(f"  {name:40s} {v:9.1f}  (rounds {min(rounds[name]):.1f}..{max(rounds[name]):.1f})")
-    print("ratios of the root memory.stat")
+        print(f"  {name:36s} {v:8.1f}  [{min(rounds[name]):.0f}..{max(rounds[name]):.0f}]")
     for m, ours, floor in pairs:
-        print(f"  [{m}] / minimal fusepy file [{m}]  {med[ours] / med[floor]:6.2f}x")
+        line = f"  root memory.stat [{m}]: {med[ours] / med[floor]:.2f}x the minimal file"
         if LXCFS in med:
-            print(f"  [{m}] / LXCFS proc/meminfo          {med[ours] / med[LXCFS]:6.2f}x")
-        print(f"  [{m}] / kernel /proc/vmstat         {med[ours] / med['kernel /proc/vmstat']:6.2f}x")
-    gains = {name: [] for _, ours, floor in pairs for name in (ours, floor)}
+            line += f", {med[ours] / med[LXCFS]:.2f}x LXCFS"
+        print(line + f", {med[ours] / med[KERNEL]:.1f}x the kernel")
+    if len(pairs) == 2:
+        (m1, o1, f1), (m2, o2, f2) = pairs
+        print(f"  thread model: [{m1}] / [{m2}]: pseudofs {med[o1] / med[o2]:.2f}x, "
+              f"minimal file {med[f1] / med[f2]:.2f}x")
+
+
+def gains(args, targets, pairs) -> None:
+    runs = {name: [] for _, ours, floor in pairs for name in (ours, floor)}
     for _ in range(args.repeats):
-        for name in gains:
+        for name in runs:
             one = throughput(targets[name], 1, args.seconds)
             two = throughput(targets[name], 2, args.seconds)
-            gains[name].append(two / one)
-    print(f"second reader: throughput(2 readers) / throughput(1), median of {args.repeats} "
-          "alternating")
+            runs[name].append(two / one)
+    print(f"\n== second reader: throughput(2 readers) / throughput(1), unpinned, median of "
+          f"{args.repeats} alternating repetitions")
     for m, ours, floor in pairs:
-        g_ours, g_floor = statistics.median(gains[ours]), statistics.median(gains[floor])
-        print(f"  [{m}] pseudofs memory.stat   {g_ours:6.2f}x  "
-              + " ".join(f"{g:.2f}" for g in gains[ours]))
-        print(f"  [{m}] minimal fusepy file    {g_floor:6.2f}x  "
-              + " ".join(f"{g:.2f}" for g in gains[floor]))
-        print(f"  [{m}] pseudofs gain / minimal gain  {g_ours / g_floor:6.2f}x")
+        g_ours, g_floor = statistics.median(runs[ours]), statistics.median(runs[floor])
+        print(f"  [{m}] pseudofs memory.stat {g_ours:.2f}x ("
+              + " ".join(f"{g:.2f}" for g in runs[ours]) + f"), minimal file {g_floor:.2f}x ("
+              + " ".join(f"{g:.2f}" for g in runs[floor]) + f"): {g_ours / g_floor:.2f}x its gain")
 
 
 if __name__ == "__main__":

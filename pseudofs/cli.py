@@ -87,9 +87,9 @@ def main(argv=None) -> int:
                    help="durable state: every change is logged to FILE before it returns and "
                         "replayed at the next mount (FILE's recorded config wins over -c)")
     m.add_argument("--log-file", help="where the daemon logs")
-    m.add_argument("--threads", choices=("multi", "single"),
-                   help="libfuse's loop: a thread pool or the one serving thread "
-                        "(default: the one bench/readbench.py measured faster)")
+    m.add_argument("--threads", choices=("single", "multi"),
+                   help="libfuse's loop: the one serving thread (default, measured faster "
+                        "by bench/readbench.py) or a thread pool")
     m.add_argument("-v", "--verbose", action="store_true")
     m.set_defaults(fn=cmd_mount)
     u = sub.add_parser("umount", help="unmount MNT (also a stale mount)")

@@ -48,11 +48,14 @@ STATFS = {
 # at once, and every open re-resolves its path against the model.
 ENTRY_TIMEOUT = 1.0
 
-# How libfuse runs the callbacks: "multi" is fuse_loop_mt (a pool of libfuse threads, each
-# callback entering Python from a foreign thread), "single" is fuse_loop in the serving Python
-# thread. bench/readbench.py --threads measures both side by side.
-THREAD_MODELS = ("multi", "single")
-THREADS = "multi"
+# How libfuse runs the callbacks: "single" is fuse_loop in the serving Python thread, "multi"
+# is fuse_loop_mt, a pool of libfuse threads. Every callback from a thread Python does not know
+# makes and drops a thread state (ctypes: PyGILState_Ensure/Release), and the GIL lets one
+# callback run at a time anyway: bench/readbench.py measured an open+read+close of memory.stat
+# at 0.34x-0.76x of the pooled loop's time (and the minimal fusepy file at 0.27x-0.91x), with a
+# second reader still gaining (2.5-3x) from the overlap of kernel and daemon work.
+THREAD_MODELS = ("single", "multi")
+THREADS = "single"
 
 
 def mount_options(allow_other: bool = False,
