@@ -5,15 +5,20 @@ a minimal fusepy file of the same size served the same way (bench/minimal_fs.py)
 own /proc/vmstat; LXCFS's proc/meminfo (Debian's lxcfs, started here). Each libfuse loop named
 by --threads is mounted twice (pseudofs and the minimal file).
 
-Reads are interleaved finely (--reads per target, then the next target, --rounds times) and
-the median is taken over all of them, so machine drift hits every target alike. Where the
-reader runs relative to the daemon decides most of the cost on a VM (a wakeup across CPUs
-costs far more than the daemon's work), so each --placement is measured on its own:
-  unpinned  the scheduler places everything (what a user sees)
-  same      every daemon thread and the reader on CPU 0
-  split     every daemon thread on CPU 0, the reader on CPU 1
-Then throughput with 1 and 2 concurrent readers (processes, unpinned), medians of
---repeats alternating repetitions.
+Reads are interleaved finely (--reads per target, then the next target, --rounds times, the
+targets in a new random order each round) and the median is taken over all of them, so machine
+drift hits every target alike. Where the reader runs relative to the daemon decides most of the
+cost on a VM (waking a halted CPU costs far more than the daemon's work). Unpinned, a daemon
+that only wakes on requests stays on the CPU it last ran on, and the reader runs mostly on one:
+which daemons share the reader's CPU is a lottery drawn when they start, and it favours some
+targets for a whole run (seen here: of two daemons read in turn, one beside the reader in 40
+rounds of 40, the other in none; pinning the reader to the other CPU swapped them). So
+each --placement is measured on its own; `same` and `split` are the fair comparisons:
+  same      every daemon thread and the reader(s) on CPU 0
+  split     every daemon thread on CPU 0, the reader(s) on CPU 1
+  unpinned  the scheduler places everything (one draw of the lottery)
+Unpinned, the throughput with 1 and 2 concurrent readers (processes) as well, medians of
+--repeats alternating repetitions (each with new reader processes: a new draw).
 
     python3 bench/readbench.py [--threads single,multi] [--placement unpinned,same,split]
 """
@@ -21,6 +26,7 @@ Then throughput with 1 and 2 concurrent readers (processes, unpinned), medians o
 import argparse
 import multiprocessing as mp
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -120,11 +126,11 @@ class Mounts:
         self.all.append(d)
         return d
 
-    def pseudofs(self, name: str, cfg: str, threads: str) -> str:
+    def pseudofs(self, name: str, cfg: str, *options: str) -> str:
         mnt = self.dir(name)
         self.ours.append(mnt)
-        subprocess.run([sys.executable, "-m", "pseudofs", "mount", mnt, "-c", cfg,
-                        "--threads", threads], check=True)
+        subprocess.run([sys.executable, "-m", "pseudofs", "mount", mnt, "-c", cfg, *options],
+                       check=True)
         return mnt
 
     def start(self, name: str, cmd, probe: str) -> str:
@@ -157,14 +163,15 @@ class Mounts:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--reads", type=int, default=50, help="reads per target per round")
-    ap.add_argument("--seconds", type=float, default=1.5)
-    ap.add_argument("--repeats", type=int, default=3, help="alternating throughput repeats")
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--reads", type=int, default=40, help="reads per target per round")
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--repeats", type=int, default=5, help="alternating throughput repeats")
     ap.add_argument("--threads", default="single,multi",
                     help="libfuse loops to mount, comma-separated: single, multi")
-    ap.add_argument("--placement", default="unpinned,same,split",
+    ap.add_argument("--placement", default="same,split,unpinned",
                     help="comma-separated: " + ", ".join(PLACEMENTS))
+    ap.add_argument("--seed", type=int, default=1, help="of the order of targets in each round")
     ap.add_argument("--config")
     args = ap.parse_args(argv)
     models, placements = args.threads.split(","), args.placement.split(",")
@@ -179,7 +186,7 @@ def main(argv=None) -> int:
     try:
         targets, pairs = {}, []
         for m in models:
-            mnt = mounts.pseudofs("pseudofs-" + m, cfg, m)
+            mnt = mounts.pseudofs("pseudofs-" + m, cfg, "--threads", m)
             size = read_once(f"{mnt}/sys/fs/cgroup/memory.stat")
             mini = mounts.start("minimal-" + m, [sys.executable, os.path.join(HERE, "minimal_fs.py"),
                                                  "MNT", str(size), "--threads", m], "file")
@@ -189,6 +196,11 @@ def main(argv=None) -> int:
             targets[f"proc/vmstat [{m}]"] = f"{mnt}/proc/vmstat"
             targets[f"{MINIMAL} [{m}]"] = f"{mini}/file"
             pairs.append((m, f"{ROOT_STAT} [{m}]", f"{MINIMAL} [{m}]"))
+        # what caching positive entries for 1 s saves: the same mount with entry_timeout=0
+        no_entry = mounts.pseudofs("pseudofs-entry0", cfg, "--threads", models[0],
+                                   "--entry-timeout", "0")
+        entry0 = f"{ROOT_STAT} [{models[0]}, entry_timeout=0]"
+        targets[entry0] = f"{no_entry}/sys/fs/cgroup/memory.stat"
         targets[KERNEL] = "/proc/vmstat"
         if shutil.which("lxcfs"):
             targets[LXCFS] = mounts.start("lxcfs", ["lxcfs", "MNT"], "proc/meminfo") + "/proc/meminfo"
@@ -198,23 +210,25 @@ def main(argv=None) -> int:
             daemon_cpus, reader_cpus = PLACEMENTS[placement]
             pin_daemons(mounts.all, daemon_cpus)
             os.sched_setaffinity(0, reader_cpus or set(range(os.cpu_count())))
-            latency(args, placement, targets, pairs)
-        pin_daemons(mounts.all, None)
-        os.sched_setaffinity(0, set(range(os.cpu_count())))
-        gains(args, targets, pairs)
+            latency(args, placement, targets, pairs, entry0)
+            if placement == "unpinned":     # pinned, two readers share one CPU: no gain to get
+                gains(args, targets, pairs)
     finally:
         mounts.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def latency(args, placement, targets, pairs) -> None:
+def latency(args, placement, targets, pairs, entry0) -> None:
     for path in targets.values():          # warm-up
         timed_reads(path, 20)
     samples = {name: [] for name in targets}
     rounds = {name: [] for name in targets}
+    order = list(targets.items())
+    rng = random.Random(args.seed)
     for _ in range(args.rounds):
-        for name, path in targets.items():
+        rng.shuffle(order)
+        for name, path in order:
             t = timed_reads(path, args.reads)
             samples[name] += t
             rounds[name].append(statistics.median(t) * 1e6)
@@ -228,6 +242,7 @@ def latency(args, placement, targets, pairs) -> None:
         if LXCFS in med:
             line += f", {med[ours] / med[LXCFS]:.2f}x LXCFS"
         print(line + f", {med[ours] / med[KERNEL]:.1f}x the kernel")
+    print(f"  entry_timeout 1 s / 0: {med[pairs[0][1]] / med[entry0]:.2f}x")
     if len(pairs) == 2:
         (m1, o1, f1), (m2, o2, f2) = pairs
         print(f"  thread model: [{m1}] / [{m2}]: pseudofs {med[o1] / med[o2]:.2f}x, "
@@ -241,11 +256,11 @@ def gains(args, targets, pairs) -> None:
             one = throughput(targets[name], 1, args.seconds)
             two = throughput(targets[name], 2, args.seconds)
             runs[name].append(two / one)
-    print(f"\n== second reader: throughput(2 readers) / throughput(1), unpinned, median of "
-          f"{args.repeats} alternating repetitions")
+    print(f"  second reader: throughput(2 readers) / throughput(1), median of {args.repeats} "
+          "alternating repetitions")
     for m, ours, floor in pairs:
         g_ours, g_floor = statistics.median(runs[ours]), statistics.median(runs[floor])
-        print(f"  [{m}] pseudofs memory.stat {g_ours:.2f}x ("
+        print(f"    [{m}] pseudofs memory.stat {g_ours:.2f}x ("
               + " ".join(f"{g:.2f}" for g in runs[ours]) + f"), minimal file {g_floor:.2f}x ("
               + " ".join(f"{g:.2f}" for g in runs[floor]) + f"): {g_ours / g_floor:.2f}x its gain")
 

@@ -32,7 +32,8 @@ def cmd_mount(args) -> int:
         return 2
     return daemon.mount(factory, args.mountpoint, foreground=args.foreground,
                         allow_other=args.allow_other, verbose=args.verbose,
-                        log_file=args.log_file, threads=args.threads)
+                        log_file=args.log_file, threads=args.threads,
+                        entry_timeout=args.entry_timeout)
 
 
 def cmd_umount(args) -> int:
@@ -87,6 +88,9 @@ def main(argv=None) -> int:
                    help="durable state: every change is logged to FILE before it returns and "
                         "replayed at the next mount (FILE's recorded config wins over -c)")
     m.add_argument("--log-file", help="where the daemon logs")
+    m.add_argument("--entry-timeout", type=float, metavar="SECONDS",
+                   help="how long the kernel may keep a name it looked up (default 1; "
+                        "attributes and missing names are never kept)")
     m.add_argument("--threads", choices=("single", "multi"),
                    help="libfuse's loop: the one serving thread (default, measured faster "
                         "by bench/readbench.py) or a thread pool")
