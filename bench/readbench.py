@@ -10,15 +10,16 @@ targets in a new random order each round) and the median is taken over all of th
 drift hits every target alike. Where the reader runs relative to the daemon decides most of the
 cost on a VM (waking a halted CPU costs far more than the daemon's work). Unpinned, a daemon
 that only wakes on requests stays on the CPU it last ran on, and the reader runs mostly on one:
-which daemons share the reader's CPU is a lottery drawn when they start, and it favours some
+which daemons share the reader's CPU is a lottery drawn when they start, and it favoured some
 targets for a whole run (seen here: of two daemons read in turn, one beside the reader in 40
-rounds of 40, the other in none; pinning the reader to the other CPU swapped them). So
-each --placement is measured on its own; `same` and `split` are the fair comparisons:
+rounds of 40, the other in none; pinning the reader to the other CPU swapped them). So each
+--placement is measured on its own:
   same      every daemon thread and the reader(s) on CPU 0
   split     every daemon thread on CPU 0, the reader(s) on CPU 1
-  unpinned  the scheduler places everything (one draw of the lottery)
-Unpinned, the throughput with 1 and 2 concurrent readers (processes) as well, medians of
---repeats alternating repetitions (each with new reader processes: a new draw).
+  unpinned  the scheduler places everything, but before each round of a target its daemon is
+            moved to a CPU drawn at random (`rehome`): the lottery is drawn again each time
+For split and unpinned, the throughput with 1 and 2 concurrent readers (processes) as well,
+medians of --repeats alternating repetitions.
 
     python3 bench/readbench.py [--threads single,multi] [--placement unpinned,same,split]
 """
@@ -114,6 +115,17 @@ def pin_daemons(mountpoints, cpus) -> None:
             pass
 
 
+def rehome(mountpoints, path: str, cpu: int) -> None:
+    """Move the daemon serving `path` to `cpu` and let it run there once, then unpin it: it
+    stays there (its last CPU) until the scheduler moves it. Unpinned, each round draws the
+    CPU anew, so no target keeps the lottery's first draw for the whole run."""
+    mnt = [m for m in mountpoints if path.startswith(m + "/")]
+    if mnt:
+        pin_daemons(mnt, {cpu})
+        read_once(path)
+        pin_daemons(mnt, None)
+
+
 class Mounts:
     """The daemons this run starts, stopped (and unmounted) whatever happens."""
 
@@ -206,20 +218,23 @@ def main(argv=None) -> int:
             targets[LXCFS] = mounts.start("lxcfs", ["lxcfs", "MNT"], "proc/meminfo") + "/proc/meminfo"
         else:
             print("readbench: lxcfs not installed (apt-get install lxcfs): LXCFS not measured")
+        rng = random.Random(args.seed)
         for placement in placements:
             daemon_cpus, reader_cpus = PLACEMENTS[placement]
             pin_daemons(mounts.all, daemon_cpus)
             os.sched_setaffinity(0, reader_cpus or set(range(os.cpu_count())))
-            latency(args, placement, targets, pairs, entry0)
-            if placement == "unpinned":     # pinned, two readers share one CPU: no gain to get
-                gains(args, targets, pairs)
+            draw = (lambda path: rehome(mounts.all, path, rng.randrange(os.cpu_count()))) \
+                if daemon_cpus is None else (lambda path: None)
+            latency(args, placement, targets, pairs, entry0, draw)
+            if placement != "same":         # two readers on one CPU with the daemon: no gain
+                gains(args, targets, pairs, draw)
     finally:
         mounts.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def latency(args, placement, targets, pairs, entry0) -> None:
+def latency(args, placement, targets, pairs, entry0, draw) -> None:
     for path in targets.values():          # warm-up
         timed_reads(path, 20)
     samples = {name: [] for name in targets}
@@ -229,6 +244,7 @@ def latency(args, placement, targets, pairs, entry0) -> None:
     for _ in range(args.rounds):
         rng.shuffle(order)
         for name, path in order:
+            draw(path)
             t = timed_reads(path, args.reads)
             samples[name] += t
             rounds[name].append(statistics.median(t) * 1e6)
@@ -249,11 +265,13 @@ def latency(args, placement, targets, pairs, entry0) -> None:
               f"minimal file {med[f1] / med[f2]:.2f}x")
 
 
-def gains(args, targets, pairs) -> None:
+def gains(args, targets, pairs, draw) -> None:
     runs = {name: [] for _, ours, floor in pairs for name in (ours, floor)}
     for _ in range(args.repeats):
         for name in runs:
+            draw(targets[name])
             one = throughput(targets[name], 1, args.seconds)
+            draw(targets[name])
             two = throughput(targets[name], 2, args.seconds)
             runs[name].append(two / one)
     print(f"  second reader: throughput(2 readers) / throughput(1), median of {args.repeats} "
