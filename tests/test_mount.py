@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -139,6 +140,34 @@ def test_joined_process_allocates_in_its_cgroup(mounted):
                                                                 "N2": 0}
     # the test process itself never joined: its cgroup is the root
     assert open(f"{mnt}/proc/self/cgroup").read() == "0::/\n"
+
+
+def test_a_process_that_exited_has_left_its_cgroup(mounted):
+    """cgroup_exit() takes an exiting task off its cgroup: once the shell that joined /app/job
+    has exited, cgroup.procs, cgroup.events and /proc no longer show it, and neither
+    "+memory" (no internal processes) nor rmdir is refused with EBUSY on its account."""
+    mnt = mounted(SCENARIO % "per-node")
+    job = f"{mnt}/sys/fs/cgroup/app/job"
+    os.mkdir(job)
+    sh(f"echo +memory > {mnt}/sys/fs/cgroup/app/cgroup.subtree_control")
+    proc = subprocess.Popen(["sh", "-c", f"echo 0 > {job}/cgroup.procs && read line"],
+                            stdin=subprocess.PIPE)
+    for _ in range(100):                      # until the shell has joined
+        if open(f"{job}/cgroup.procs").read():
+            break
+        time.sleep(0.05)
+    assert open(f"{job}/cgroup.procs").read() == f"{proc.pid}\n"
+    assert "populated 1" in open(f"{job}/cgroup.events").read()
+    assert str(proc.pid) in os.listdir(f"{mnt}/proc")
+    with pytest.raises(AssertionError, match="Device or resource busy"):
+        sh(f"echo +memory > {job}/cgroup.subtree_control")
+    proc.communicate(b"\n")                  # the shell exits
+    assert open(f"{job}/cgroup.procs").read() == ""
+    assert "populated 0" in open(f"{job}/cgroup.events").read()
+    assert str(proc.pid) not in os.listdir(f"{mnt}/proc")
+    assert not os.path.exists(f"{mnt}/proc/{proc.pid}")
+    sh(f"echo +memory > {job}/cgroup.subtree_control")
+    os.rmdir(job)
 
 
 def test_names_that_are_not_utf8(mounted):

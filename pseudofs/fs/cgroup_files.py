@@ -75,6 +75,14 @@ def _type_w(tree, cg, data, of):
 
 RW, RO, WO = 0o644, 0o444, 0o200
 
+# Files whose content shows where processes are: exited ones are reaped before they render.
+MEMBERSHIP_FILES = ("cgroup.procs", "cgroup.threads", "cgroup.events")
+
+
+def _subtree_w(tree, cg, data, of):
+    tree.reap()         # "no internal processes" must not count ones that exited
+    control.subtree_control(tree.model, cg, data)
+
 CGROUP_FILES = {
     # kernel/cgroup/cgroup.c cgroup_base_files[] (no PSI files: model choice)
     "cgroup.type": CgFile(RW, False, False, lambda m, cg, of: r.cgroup_type(m, cg), _type_w),
@@ -82,8 +90,7 @@ CGROUP_FILES = {
     "cgroup.threads": CgFile(RW, True, False, lambda m, cg, of: r.procs(m, cg), _threads_w),
     "cgroup.controllers": CgFile(RO, True, False, lambda m, cg, of: r.controllers(m, cg)),
     "cgroup.subtree_control": CgFile(
-        RW, True, False, lambda m, cg, of: r.subtree_control(m, cg),
-        lambda t, cg, data, of: control.subtree_control(t.model, cg, data)),
+        RW, True, False, lambda m, cg, of: r.subtree_control(m, cg), _subtree_w),
     "cgroup.events": CgFile(RO, False, False, lambda m, cg, of: r.events(m, cg)),
     "cgroup.max.descendants": CgFile(
         RW, True, False, lambda m, cg, of: r.max_value(cg.max_descendants),

@@ -13,7 +13,7 @@ from typing import Callable, List, Optional
 from pseudofs import control
 from pseudofs.errors import ModelError
 from pseudofs.fs import perms
-from pseudofs.fs.cgroup_files import CGROUP_FILES, files_of, has_file
+from pseudofs.fs.cgroup_files import CGROUP_FILES, MEMBERSHIP_FILES, files_of, has_file
 from pseudofs.fs.tree import Attr, Caller, OpenFile
 from pseudofs.render import debugfs, procfs, sysfs
 
@@ -41,6 +41,7 @@ class File:
     gid: int = 0
     owner_key: Optional[tuple] = None     # (cgroup, name) for chown of a cgroup file
     cache: bool = True                    # same model state, same bytes (not per fd/caller)
+    members: bool = False                 # shows which processes are where: reap first
 
 
 def _mutating(method):
@@ -144,7 +145,16 @@ class Routes:
                 return node
         raise ModelError(errno.ENOENT, path)
 
+    def reap(self) -> None:
+        """A process that exited left its cgroup then (cgroup_exit() in do_exit), so it neither
+        shows in cgroup.procs or /proc nor keeps a cgroup populated. The model forgets exited
+        members lazily: before anything that shows membership or depends on it."""
+        if self.model.members.reap(self.host):
+            self.model.generation += 1
+            self._fresh()                # what was resolved or rendered before is stale
+
     def _proc_children(self) -> List[str]:
+        self.reap()
         pids = sorted(self.model.members.members)
         me = ["self"] if self.host.tgid(self._caller.pid) is not None else []
         return ["cgroups", "cpuinfo", "meminfo"] + me + ["stat", "vmstat"] + [str(p) for p in pids]
@@ -152,6 +162,7 @@ class Routes:
     def _pid_of(self, pid: str) -> Optional[int]:
         if pid == "self":
             return self.host.tgid(self._caller.pid)
+        self.reap()
         return int(pid) if int(pid) in self.model.members.members else None
 
     def _pid_dir(self, m, pid):
@@ -219,7 +230,8 @@ class Routes:
         uid, gid, mode = perms.cgroup_file_attr(cg, name, spec.mode)
         read = (lambda of: spec.read(m, cg, of)) if spec.read else None
         write = (lambda of, data: spec.write(self, cg, data, of)) if spec.write else None
-        return File(mode, read, write, 0, uid, gid, (cg, name), cache=name != "memory.peak")
+        return File(mode, read, write, 0, uid, gid, (cg, name), cache=name != "memory.peak",
+                    members=name in MEMBERSHIP_FILES)
 
     def _writer_cgroup(self, of: OpenFile):
         pid = of.current.pid
@@ -267,6 +279,8 @@ class Routes:
         node = self._node_for_io(of)
         if node.read is None:
             raise ModelError(errno.EINVAL, of.path)
+        if node.members:
+            self.reap()
         if not node.cache:
             return node.read(of)
         data = self._renders.get(of.path)
@@ -312,10 +326,7 @@ class Routes:
             raise ModelError(errno.ENOTDIR, path)
         if node.cgroup is None:
             raise ModelError(errno.EPERM, path)
-        # A process that exited left its cgroup then (cgroup_exit() in do_exit), so it does not
-        # keep the cgroup populated: members the model still holds are reaped first.
-        if self.model.members.reap(self.host):
-            self.model.generation += 1
+        self.reap()                      # exited members do not keep it populated
         self.model.rmdir(path[len(CGROOT):] or "/")
 
     @_mutating
