@@ -100,6 +100,11 @@ class FuseOps:
     become errnos in `_Loop._wrapper`, for both."""
 
     use_ns = True      # fusepy: timestamps as integer nanoseconds (and no DeprecationWarning)
+    # fuse_operations.flag_nullpath_ok (fusepy copies it over): for an open file whose path
+    # libfuse can no longer build (its cgroup was removed), read, write, ftruncate, fgetattr and
+    # release are called with a NULL path instead of being answered ENOENT by libfuse itself
+    # (get_path_nullok in libfuse's fuse.c), so the tree can say ENODEV as kernfs does.
+    flag_nullpath_ok = 1
 
     def __init__(self, tree: Tree, on_init: Optional[Callable[[], None]] = None):
         self.tree = tree
@@ -129,6 +134,8 @@ class FuseOps:
     # -- attributes and directories --
     def getattr(self, path, fh=None) -> bytes:
         """The `struct stat` of `path`, as bytes ready to copy into libfuse's buffer."""
+        if path is None:          # flag_nullpath_ok: an open file whose directory is gone
+            raise FuseOSError(errno.ENODEV)
         with self.tree.lock:
             a = self.tree.getattr(path, _caller_if_needed(path))
         st = self._stats.get(a)
@@ -196,6 +203,8 @@ class FuseOps:
         # Shells open with O_TRUNC; libfuse 2 does not ask for FUSE_ATOMIC_O_TRUNC, so the kernel
         # follows the open with SETATTR(size), which fusepy routes here (as ftruncate, with fh).
         # The length is ignored: kernfs_iop_setattr accepts ATTR_SIZE and changes nothing.
+        if path is None:                     # flag_nullpath_ok: the file's directory is gone
+            raise FuseOSError(errno.ENODEV)
         self._locked(self.tree.truncate, path, _caller())
         return 0
 
@@ -326,7 +335,12 @@ class _Loop(FUSE):
         return 0
 
     def fgetattr(self, path, buf, fip):
-        return self.getattr(path, buf)
+        if path is None:
+            st = self.operations.getattr(None, fip.contents)
+        else:
+            st = self.operations.getattr(path.decode("utf-8", "surrogateescape"))
+        ctypes.memmove(buf, st, STAT_SIZE)
+        return 0
 
     def open(self, path, fip):
         return self.operations.open(path.decode("utf-8", "surrogateescape"), fip.contents)
