@@ -53,7 +53,7 @@ ENTRY_TIMEOUT = 1.0
 # makes and drops a thread state (ctypes: PyGILState_Ensure/Release), and the GIL lets one
 # callback run at a time anyway: bench/readbench.py measured an open+read+close of memory.stat
 # at 0.34x-0.76x of the pooled loop's time (and the minimal fusepy file at 0.27x-0.91x), with a
-# second reader still gaining (2.5-3x) from the overlap of kernel and daemon work.
+# second reader still gaining (2.5x and more) from the overlap of kernel and daemon work.
 THREAD_MODELS = ("single", "multi")
 THREADS = "single"
 
@@ -311,10 +311,10 @@ class _Loop(FUSE):
     def _wrapper(func, *args):
         try:
             return func(*args) or 0
-        except OSError as e:                  # FuseOSError
+        except FuseOSError as e:              # an errno we chose (any other OSError is a bug)
             if e.errno and e.errno > 0:
                 return -e.errno
-            log.error("%s: OSError without a valid errno; returning EIO", func.__name__,
+            log.error("%s: FuseOSError without a valid errno; returning EIO", func.__name__,
                       exc_info=True)
         except ModelError as e:
             if isinstance(e.errno, int) and e.errno > 0:
