@@ -33,6 +33,8 @@ TOOLS_PIP := psutil
 BENCH_ARGS ?=
 # Scripts under bench/ that `make bench` runs after `pseudofs bench`, the same way.
 BENCH_SCRIPTS := bench/readbench.py bench/scale.py
+# The C daemon bench/readbench.py measures pseudofs against (installed by `make bench` as root).
+BENCH_APT := lxcfs
 
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -43,6 +45,24 @@ MNT_FSTYPE = d="$$(cd "$$(dirname '$(MNT)')" 2>/dev/null && pwd -P)" || exit 0; 
 	m="$${d%/}/$$(basename '$(MNT)')"; \
 	awk -v m="$$m" '{ t = ""; for (i = 7; i <= NF; i++) if ($$i == "-") { t = $$(i + 1); break } } \
 	$$5 == m { f = t } END { print f }' /proc/self/mountinfo
+
+# Installs the Debian packages $(1) that are missing, as root with apt-get ($(2): who needs
+# them); otherwise names them ($(3): what happens without them) and goes on.
+define apt_tools
+	@need=""; \
+	for p in $(1); do \
+	  dpkg-query -W -f '$${Status}\n' "$$p" 2>/dev/null | grep -q 'ok installed' || need="$$need $$p"; \
+	done; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing what $(2):$$need"; \
+	    apt-get update; \
+	    apt-get install -y --no-install-recommends$$need; \
+	  else \
+	    echo "not installed:$$need ($(3); as root: apt-get install$$need)" >&2; \
+	  fi; \
+	fi
+endef
 
 # Runs each script of $(1) (*.py with the venv's python, others with bash).
 define run_scripts
@@ -109,19 +129,7 @@ install: deps $(STAMP)
 # packages; otherwise names them (those tests then skip, unless CI is set). PyPI ones go into
 # the venv (pip contacts no index when they are there already).
 tools: install
-	@need=""; \
-	for p in $(TOOLS_APT); do \
-	  dpkg-query -W -f '$${Status}\n' "$$p" 2>/dev/null | grep -q 'ok installed' || need="$$need $$p"; \
-	done; \
-	if [ -n "$$need" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing the tools the tool tests run:$$need"; \
-	    apt-get update; \
-	    apt-get install -y --no-install-recommends$$need; \
-	  else \
-	    echo "not installed:$$need (the tool tests skip without them; as root: apt-get install$$need)" >&2; \
-	  fi; \
-	fi
+	$(call apt_tools,$(TOOLS_APT),the tool tests run,the tool tests skip without them)
 	$(VPY) -m pip install -q $(TOOLS_PIP)
 
 run: install
@@ -160,6 +168,7 @@ test: install tools
 	$(call run_scripts,$(EXAMPLES))
 
 bench: install
+	$(call apt_tools,$(BENCH_APT),bench/readbench.py compares with,LXCFS is then not measured)
 	$(VPY) -m pseudofs bench $(BENCH_ARGS)
 	$(call run_scripts,$(BENCH_SCRIPTS))
 
