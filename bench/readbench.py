@@ -16,8 +16,9 @@ rounds of 40, the other in none; pinning the reader to the other CPU swapped the
 --placement is measured on its own:
   same      every daemon thread and the reader(s) on CPU 0
   split     every daemon thread on CPU 0, the reader(s) on CPU 1
-  unpinned  the scheduler places everything, but before each round of a target its daemon is
-            moved to a CPU drawn at random (`rehome`): the lottery is drawn again each time
+  unpinned  the scheduler places everything, but each round draws a CPU at random and every
+            daemon is moved there (`rehome`) just before its target is read: all targets of a
+            round get the same draw, and the draw changes from round to round
 For split and unpinned, the throughput with 1 and 2 concurrent readers (processes) as well,
 medians of --repeats alternating repetitions.
 
@@ -117,8 +118,7 @@ def pin_daemons(mountpoints, cpus) -> None:
 
 def rehome(mountpoints, path: str, cpu: int) -> None:
     """Move the daemon serving `path` to `cpu` and let it run there once, then unpin it: it
-    stays there (its last CPU) until the scheduler moves it. Unpinned, each round draws the
-    CPU anew, so no target keeps the lottery's first draw for the whole run."""
+    stays there (its last CPU) until the scheduler moves it."""
     mnt = [m for m in mountpoints if path.startswith(m + "/")]
     if mnt:
         pin_daemons(mnt, {cpu})
@@ -218,23 +218,22 @@ def main(argv=None) -> int:
             targets[LXCFS] = mounts.start("lxcfs", ["lxcfs", "MNT"], "proc/meminfo") + "/proc/meminfo"
         else:
             print("readbench: lxcfs not installed (apt-get install lxcfs): LXCFS not measured")
-        rng = random.Random(args.seed)
         for placement in placements:
             daemon_cpus, reader_cpus = PLACEMENTS[placement]
             pin_daemons(mounts.all, daemon_cpus)
             os.sched_setaffinity(0, reader_cpus or set(range(os.cpu_count())))
-            draw = (lambda path: rehome(mounts.all, path, rng.randrange(os.cpu_count()))) \
-                if daemon_cpus is None else (lambda path: None)
-            latency(args, placement, targets, pairs, entry0, draw)
+            place = (lambda path, cpu: rehome(mounts.all, path, cpu)) \
+                if daemon_cpus is None else (lambda path, cpu: None)
+            latency(args, placement, targets, pairs, entry0, place)
             if placement != "same":         # two readers on one CPU with the daemon: no gain
-                gains(args, targets, pairs, draw)
+                gains(args, targets, pairs, place)
     finally:
         mounts.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
-def latency(args, placement, targets, pairs, entry0, draw) -> None:
+def latency(args, placement, targets, pairs, entry0, place) -> None:
     for path in targets.values():          # warm-up
         timed_reads(path, 20)
     samples = {name: [] for name in targets}
@@ -243,8 +242,9 @@ def latency(args, placement, targets, pairs, entry0, draw) -> None:
     rng = random.Random(args.seed)
     for _ in range(args.rounds):
         rng.shuffle(order)
+        cpu = rng.randrange(os.cpu_count())
         for name, path in order:
-            draw(path)
+            place(path, cpu)
             t = timed_reads(path, args.reads)
             samples[name] += t
             rounds[name].append(statistics.median(t) * 1e6)
@@ -265,13 +265,15 @@ def latency(args, placement, targets, pairs, entry0, draw) -> None:
               f"minimal file {med[f1] / med[f2]:.2f}x")
 
 
-def gains(args, targets, pairs, draw) -> None:
+def gains(args, targets, pairs, place) -> None:
+    rng = random.Random(args.seed)
     runs = {name: [] for _, ours, floor in pairs for name in (ours, floor)}
     for _ in range(args.repeats):
+        cpu = rng.randrange(os.cpu_count())
         for name in runs:
-            draw(targets[name])
+            place(targets[name], cpu)
             one = throughput(targets[name], 1, args.seconds)
-            draw(targets[name])
+            place(targets[name], cpu)
             two = throughput(targets[name], 2, args.seconds)
             runs[name].append(two / one)
     print(f"  second reader: throughput(2 readers) / throughput(1), median of {args.repeats} "
