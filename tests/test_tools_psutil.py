@@ -53,3 +53,11 @@ def test_cpu_times_follow_online_cpus(psutil_at):
     # psutil lists the cpuN lines of /proc/stat in order, i.e. the online CPUs
     assert len(per_cpu) == len(ONLINE_AFTER)
     assert stats.ctx_switches == 0 and stats.interrupts == 0
+
+
+def test_boot_time_is_the_hosts(psutil_at):
+    """psutil.boot_time() reads btime: the host's, since the start times of the real processes
+    the tools see (/proc/PID/stat) count from it."""
+    psutil, mnt = psutil_at("per-node")
+    real = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime "))
+    assert psutil.boot_time() == real > 0

@@ -45,3 +45,12 @@ class ProcHost:
     def is_kernel_thread(self, pid: int) -> bool:
         f = _stat_fields(pid)
         return bool(f and int(f[6]) & PF_KTHREAD)
+
+    def btime(self) -> int:
+        """The host's boot time: the processes the tools see have start times counted from
+        it (/proc/PID/stat), so /proc/stat under the mount must say the same."""
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"btime "):
+                    return int(line.split()[1])
+        return 0

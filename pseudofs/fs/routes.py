@@ -77,7 +77,8 @@ class Routes:
             (r"/proc", lambda m: Dir(self._proc_children, cache=False)),
             (r"/proc/vmstat", _ro(procfs.vmstat)),
             (r"/proc/meminfo", _ro(procfs.meminfo)),
-            (r"/proc/stat", _ro(procfs.stat)),
+            # btime: the host's, which the real /proc/PID/stat start times count from
+            (r"/proc/stat", lambda m: File(0o444, lambda of: procfs.stat(m, self.host.btime()))),
             (r"/proc/cpuinfo", _ro(procfs.cpuinfo)),
             (r"/proc/cgroups", _ro(procfs.cgroups)),
             (r"/proc/(?P<pid>self|\d+)", self._pid_dir),

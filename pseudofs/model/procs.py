@@ -11,6 +11,7 @@ class Host(Protocol):
     def start_time(self, pid: int) -> Optional[float]: ...  # same clock as now()
     def now(self) -> float: ...
     def is_kernel_thread(self, pid: int) -> bool: ...
+    def btime(self) -> int: ...          # boot time, seconds since the epoch (/proc/stat)
 
 
 class NoHost:
@@ -30,6 +31,9 @@ class NoHost:
 
     def is_kernel_thread(self, pid):
         return False
+
+    def btime(self):
+        return 0
 
 
 class Membership:

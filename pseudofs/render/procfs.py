@@ -51,8 +51,8 @@ def meminfo(model) -> bytes:
     return _meminfo([(label, v.get(label, 0)) for label in meminfo_labels()])
 
 
-def stat(model) -> bytes:
-    return _stat.proc_stat(sorted(model.topo.online))
+def stat(model, btime: int = 0) -> bytes:
+    return _stat.proc_stat(sorted(model.topo.online), btime=btime)
 
 
 def cpuinfo(model) -> bytes:
