@@ -236,6 +236,31 @@ def test_cpu_offline_changes_node_masks(mounted):
     assert sh(f"cat {mnt}/sys/devices/system/cpu/online") == "0-3\n"
 
 
+def test_cpu_topology_follows_hotplug(mounted):
+    """cpuN/topology/: a package per node, a core per CPU; the directory exists while the CPU
+    is online and the package masks hold the online CPUs (drivers/base/topology.c, x86)."""
+    from pseudofs.render.sysfs import TOPOLOGY_FILES
+    mnt = mounted(SCENARIO % "per-node")
+    cpu = f"{mnt}/sys/devices/system/cpu"
+    topo = lambda c, f: open(f"{cpu}/cpu{c}/topology/{f}").read()   # noqa: E731
+    assert sh(f"ls -f {cpu}/cpu1/topology").split()[2:] == list(TOPOLOGY_FILES)
+    for f in TOPOLOGY_FILES:
+        st = os.stat(f"{cpu}/cpu1/topology/{f}")
+        assert (oct(st.st_mode), st.st_size) == (oct(0o100444), 4096)
+    assert [topo(1, f) for f in ("physical_package_id", "core_id", "die_id")] == \
+        ["0\n", "1\n", "0\n"]
+    assert topo(1, "thread_siblings_list") == topo(1, "core_cpus_list") == "1\n"
+    assert topo(1, "thread_siblings") == "02\n"                  # 6 possible CPUs: 2 digits
+    assert topo(1, "package_cpus_list") == topo(1, "core_siblings_list") == "0-2\n"
+    assert topo(3, "physical_package_id") == "1\n" and topo(3, "core_id") == "0\n"
+    sh(f"echo 0 > {cpu}/cpu2/online")
+    assert not os.path.exists(f"{cpu}/cpu2/topology")
+    assert os.listdir(f"{cpu}/cpu2") == ["online"]
+    assert topo(1, "package_cpus_list") == "0-1\n" and topo(0, "core_siblings") == "03\n"
+    sh(f"echo 1 > {cpu}/cpu2/online")
+    assert topo(2, "core_id") == "2\n" and topo(0, "package_cpus_list") == "0-2\n"
+
+
 def test_cli_render_matches_mount(mounted, tmp_path):
     text = SCENARIO % "memcg"
     cfg = tmp_path / "c.yaml"

@@ -346,3 +346,14 @@ def test_gates():
     assert enabled("!HIGHMEM", PATCH_BASE) and not enabled("HIGHMEM", PATCH_BASE)
     assert enabled(("SWAP", "KSM"), PATCH_BASE)
     assert not enabled(("SWAP", "CMA"), PATCH_BASE)
+
+
+def test_topology_file_sizes_follow_nr_cpus():
+    """include/linux/cpumask.h: mask files are sized for NR_CPUS, at least a page."""
+    from types import SimpleNamespace
+    from pseudofs.render.sysfs import topology_size
+    at = lambda nr, name: topology_size(SimpleNamespace(topo=SimpleNamespace(nr_cpus=nr)), name)  # noqa: E731
+    assert [at(256, n) for n in ("core_id", "package_cpus", "package_cpus_list")] == [4096] * 3
+    assert [at(8192, n) for n in ("core_id", "package_cpus", "package_cpus_list")] == \
+        [4096, 4096, 8192 * 7 // 2]
+    assert at(16384, "thread_siblings") == 16384 * 9 // 32 - 1

@@ -1,4 +1,5 @@
-"""util-linux's lscpu with --sysroot at the mount: online CPUs and the NUMA layout of the model."""
+"""util-linux's lscpu with --sysroot at the mount: online CPUs, the NUMA layout of the model, and
+the CPU topology (a package per node, a core per CPU: sysfs cpuN/topology/)."""
 
 import json
 
@@ -34,3 +35,15 @@ def test_lscpu_sysroot(mounted, mode):
     rows = [tuple(map(int, line.split(","))) for line in out.splitlines()
             if not line.startswith("#")]
     assert sorted(rows) == sorted((c, n) for n, cpus in NODE_CPUS_AFTER.items() for c in cpus)
+
+    # the topology: one thread per core, one socket per node with online CPUs; lscpu numbers
+    # sockets and cores itself, so compare the groupings, not the numbers
+    assert int(f["Thread(s) per core"]) == 1
+    assert int(f["Socket(s)"]) == sum(1 for cpus in NODE_CPUS_AFTER.values() if cpus)
+    out = run([lscpu, "--sysroot", mnt, "-p=CPU,NODE,SOCKET,CORE"]).stdout
+    rows = [tuple(map(int, line.split(","))) for line in out.splitlines()
+            if not line.startswith("#")]
+    socket_of_node = {node: socket for _, node, socket, _ in rows}
+    assert len(set(socket_of_node.values())) == len(socket_of_node)
+    assert all(socket == socket_of_node[node] for _, node, socket, _ in rows)
+    assert len({core for *_, core in rows}) == len(rows)

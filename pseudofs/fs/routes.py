@@ -92,6 +92,8 @@ class Routes:
             (r"/sys/devices/system/cpu/kernel_max", _ro(sysfs.kernel_max, SYSFS_SIZE)),
             (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)", self._cpu_dir),
             (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)/online", self._cpu_online),
+            (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)/topology", self._topology_dir),
+            (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)/topology/(?P<f>\w+)", self._topology_file),
             (r"/sys/devices/system/node", lambda m: Dir(self._node_children, 0o755)),
             (r"/sys/devices/system/node/(?P<w>possible|online|has_cpu|has_memory|"
              r"has_normal_memory)",
@@ -184,8 +186,9 @@ class Routes:
         cpu = int(cpu)
         if cpu not in m.topo.present:
             return None
-        # x86: the boot CPU has no online file
-        return Dir(lambda: [] if cpu == 0 else ["online"], 0o755)
+        # x86: the boot CPU has no online file; topology/ exists while the CPU is online
+        return Dir(lambda: ([] if cpu == 0 else ["online"]) +
+                   (["topology"] if cpu in m.topo.online else []), 0o755)
 
     def _cpu_online(self, m, cpu):
         cpu = int(cpu)
@@ -193,6 +196,19 @@ class Routes:
             return None
         return File(0o644, lambda of: sysfs.cpu_online(m, cpu),
                     lambda of, data: control.cpu_online(m, cpu, data), size=SYSFS_SIZE)
+
+    def _topology_dir(self, m, cpu):
+        cpu = int(cpu)
+        if cpu not in m.topo.online:
+            return None
+        return Dir(lambda: list(sysfs.TOPOLOGY_FILES), 0o755)
+
+    def _topology_file(self, m, cpu, f):
+        cpu = int(cpu)
+        if cpu not in m.topo.online or f not in sysfs.TOPOLOGY_FILES:
+            return None
+        return File(0o444, lambda of: sysfs.cpu_topology(m, cpu, f),
+                    size=sysfs.topology_size(m, f))
 
     def _node_children(self) -> List[str]:
         return ["has_cpu", "has_memory", "has_normal_memory", "online", "possible"] + \

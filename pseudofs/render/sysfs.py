@@ -59,3 +59,45 @@ def node_numastat(model, nid: int) -> bytes:
 def node_vmstat(model, nid: int) -> bytes:
     names = node_vmstat_names(percpu_node_item=per_node(model))
     return _vmstat(names, vmstat_values(model, nid))
+
+
+# cpuN/topology/ (drivers/base/topology.c, x86 6.18), in the order kernfs lists them (as read
+# off a 6.18 x86 VM). Model choice: each NUMA node is one package and one die, each CPU one
+# core of one thread, and no L2 cluster is known (cluster_id 65535, a cluster of the CPU
+# alone), as on that VM. Masks hold online CPUs (set_cpu_sibling_map at bring-up,
+# remove_siblinginfo at offline); the directory exists only while the CPU is online
+# (cpuhp state CPUHP_TOPOLOGY_PREPARE).
+TOPOLOGY_FILES = (
+    "cluster_cpus", "die_id", "cluster_cpus_list", "physical_package_id", "core_cpus_list",
+    "die_cpus_list", "core_siblings", "cluster_id", "core_siblings_list", "package_cpus",
+    "package_cpus_list", "die_cpus", "thread_siblings_list", "core_id", "core_cpus",
+    "thread_siblings",
+)
+PAGE_SIZE = 4096
+_ONE_CPU = ("thread_siblings", "core_cpus", "cluster_cpus")          # the CPU itself
+_PACKAGE = ("core_siblings", "die_cpus", "package_cpus")             # its node's online CPUs
+
+
+def topology_size(model, name: str) -> int:
+    """st_size of a topology file. The masks are binary attributes sized for NR_CPUS
+    (include/linux/cpumask.h CPUMAP_FILE_MAX_BYTES, CPULIST_FILE_MAX_BYTES); the ids are
+    ordinary attributes (a page)."""
+    nr = model.topo.nr_cpus
+    if name.endswith("_list"):
+        return nr * 7 // 2 if nr * 7 // 2 > PAGE_SIZE else PAGE_SIZE
+    if name in _ONE_CPU + _PACKAGE:
+        return nr * 9 // 32 - 1 if nr * 9 // 32 > PAGE_SIZE else PAGE_SIZE
+    return PAGE_SIZE
+
+
+def cpu_topology(model, cpu: int, name: str) -> bytes:
+    topo = model.topo
+    nid = topo.node_of(cpu)
+    ids = {"physical_package_id": nid, "die_id": 0, "cluster_id": 65535,
+           "core_id": sorted(topo.nodes[nid].cpus).index(cpu)}
+    if name in ids:
+        return decimal(ids[name])
+    listing = name.endswith("_list")
+    base = name[:-len("_list")] if listing else name
+    mask = {cpu} if base in _ONE_CPU else topo.cpumask_of_node(nid)
+    return cpulist(mask) if listing else cpumap(mask, topo.nr_cpu_ids)
