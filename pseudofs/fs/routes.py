@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 
 from pseudofs import control
 from pseudofs.errors import ModelError
-from pseudofs.fs import perms
+from pseudofs.fs import kernfs, perms
 from pseudofs.fs.cgroup_files import CGROUP_FILES, MEMBERSHIP_FILES, files_of, has_file
 from pseudofs.fs.tree import Attr, Caller, OpenFile
 from pseudofs.render import debugfs, procfs, sysfs
@@ -160,7 +160,9 @@ class Routes:
         self.reap()
         pids = sorted(self.model.members.members)
         me = ["self"] if self.host.tgid(self._caller.pid) is not None else []
-        return ["cgroups", "cpuinfo", "meminfo"] + me + ["stat", "vmstat"] + [str(p) for p in pids]
+        # procfs lists its entries in their rbtree's order, shorter names first (proc_match()
+        # in fs/proc/generic.c), then "self" and the pids (proc_pid_readdir())
+        return ["stat", "vmstat", "cgroups", "cpuinfo", "meminfo"] + me + [str(p) for p in pids]
 
     def _pid_of(self, pid: str) -> Optional[int]:
         if pid == "self":
@@ -271,6 +273,8 @@ class Routes:
         node = self.resolve(path, caller)
         if not isinstance(node, Dir):
             raise ModelError(errno.ENOTDIR, path)
+        if path.startswith("/sys") and not path.startswith("/sys/kernel/debug"):
+            return kernfs.order(node.children())     # sysfs and cgroupfs are kernfs
         return node.children()
 
     def open(self, path: str, flags: int, caller: Caller) -> OpenFile:
