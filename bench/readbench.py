@@ -267,23 +267,32 @@ def latency(args, placement, targets, pairs, entry0, place) -> None:
 
 def gains(args, targets, pairs, place) -> None:
     rng = random.Random(args.seed)
-    runs = {name: [] for _, ours, floor in pairs for name in (ours, floor)}
+    names = [n for _, ours, floor in pairs for n in (ours, floor)] + \
+        [n for n in (LXCFS, KERNEL) if n in targets]
+    runs = {name: [] for name in names}          # (throughput with 1 reader, with 2)
     for _ in range(args.repeats):
         cpu = rng.randrange(os.cpu_count())
-        for name in runs:
+        for name in names:
             place(targets[name], cpu)
             one = throughput(targets[name], 1, args.seconds)
             place(targets[name], cpu)
-            two = throughput(targets[name], 2, args.seconds)
-            runs[name].append(two / one)
+            runs[name].append((one, throughput(targets[name], 2, args.seconds)))
+    gain = {n: [two / one for one, two in v] for n, v in runs.items()}
+    # with 2 readers, the time one read takes is 2 / throughput: ratios of times
+    per_read = {n: 2 / statistics.median(two for _, two in v) for n, v in runs.items()}
     print(f"  second reader: throughput(2 readers) / throughput(1), median of {args.repeats} "
           "alternating repetitions")
     for m, ours, floor in pairs:
-        g_ours, g_floor = statistics.median(runs[ours]), statistics.median(runs[floor])
+        g_ours, g_floor = statistics.median(gain[ours]), statistics.median(gain[floor])
         print(f"    [{m}] pseudofs memory.stat {g_ours:.2f}x ("
-              + " ".join(f"{g:.2f}" for g in runs[ours]) + f"), minimal file {g_floor:.2f}x ("
-              + " ".join(f"{g:.2f}" for g in runs[floor]) + f"): {g_ours / g_floor:.2f}x its gain")
-
+              + " ".join(f"{g:.2f}" for g in gain[ours]) + f"), minimal file {g_floor:.2f}x ("
+              + " ".join(f"{g:.2f}" for g in gain[floor]) + f"): {g_ours / g_floor:.2f}x its gain")
+        line = (f"    [{m}] with 2 readers, a read of memory.stat takes "
+                f"{per_read[ours] / per_read[floor]:.2f}x the minimal file's time")
+        for other in (LXCFS, KERNEL):
+            if other in per_read:
+                line += f", {per_read[ours] / per_read[other]:.2f}x {other}'s"
+        print(line)
 
 if __name__ == "__main__":
     sys.exit(main())
