@@ -127,9 +127,10 @@ def tree():
     return DictTree()
 
 
-@pytest.fixture
-def mnt(mount_tree, tree):
-    return mount_tree(tree)
+@pytest.fixture(params=fuseops.THREAD_MODELS)
+def mnt(mount_tree, tree, request):
+    """The tree mounted with each of libfuse's loops (`pseudofs mount --threads`)."""
+    return mount_tree(tree, threads=request.param)
 
 
 def test_only_implemented_operations_are_registered(tree):
