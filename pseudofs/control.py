@@ -50,8 +50,7 @@ def procs(model, cg, data: bytes, caller_pid: int, host, threadgroup: bool = Tru
         raise ModelError(errno.ESRCH, f"no such process {pid}")
     if host.is_kernel_thread(tgid):
         raise ModelError(errno.EINVAL, "kernel threads cannot be moved")
-    if model.members.reap(host):
-        model.generation += 1          # membership changed, even if this write is refused
+    model.reap(host)                   # membership may change, even if this write is refused
     if permission is not None:
         permission(model.cgroup_of(tgid, host), cg)
     if not threadgroup:

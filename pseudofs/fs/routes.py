@@ -149,11 +149,9 @@ class Routes:
         raise ModelError(errno.ENOENT, path)
 
     def reap(self) -> None:
-        """A process that exited left its cgroup then (cgroup_exit() in do_exit), so it neither
-        shows in cgroup.procs or /proc nor keeps a cgroup populated. The model forgets exited
-        members lazily: before anything that shows membership or depends on it."""
-        if self.model.members.reap(self.host):
-            self.model.generation += 1
+        """Model.reap() before anything that shows membership or depends on it: an exited
+        process neither shows in cgroup.procs or /proc nor keeps a cgroup populated."""
+        if self.model.reap(self.host):
             self._fresh()                # what was resolved or rendered before is stale
 
     def _proc_children(self) -> List[str]:

@@ -39,6 +39,14 @@ class Model:
         self.kernel.end_of_command()
         self.generation += 1
 
+    def reap(self, host) -> bool:
+        """A process that exited left its cgroup then (cgroup_exit() in do_exit): forget the
+        exited members the model still holds. True if any left (the model changed)."""
+        if not self.members.reap(host):
+            return False
+        self.generation += 1
+        return True
+
     # --- lookup -------------------------------------------------------------------------------
     def lookup(self, path: str) -> Cgroup:
         cg = self.root
