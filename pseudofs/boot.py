@@ -1,44 +1,44 @@
 """From a configuration to a running model: the topology and allocator as booted, then the
-config's cgroups applied through the same write handlers a user's writes take."""
+configuration's cgroups applied through the same `parse` and `apply` of the file table that a
+write to those files goes through (pseudofs/files/cgroup.py)."""
 
-from pseudofs import control
 from pseudofs.errors import ConfigError, ModelError
-from pseudofs.fs.cgroup_files import CGROUP_FILES
-from pseudofs.fs.tree import Caller, OpenFile
+from pseudofs.files.cgroup import ROW_BY_NAME
+from pseudofs.files.rows import Ctx
 from pseudofs.model.model import Model
 from pseudofs.model.procs import NoHost
 
 
-class _Writer:
-    """Enough of the route table for CGROUP_FILES write handlers at boot."""
+class _Boot:
+    """The environment a row's apply sees at boot: the model, and no real process."""
 
     def __init__(self, model):
         self.model = model
         self.host = NoHost()
 
 
+def _write(env, cg, name: str, text: str) -> None:
+    """A configured value, as a write of `text` to the cgroup's file `name` would apply it."""
+    row = ROW_BY_NAME[name]
+    value = row.write.parse(text.encode(), env.model.page_size)
+    row.write.apply(Ctx(env, cg), value, None)
+
+
 def build_model(config) -> Model:
     model = Model(config)
-    w = _Writer(model)
+    env = _Boot(model)
     try:
-        control.subtree_control(model, model.root,
-                                " ".join("+" + c for c in config.root_subtree_control).encode())
+        _write(env, model.root, "cgroup.subtree_control",
+               " ".join("+" + c for c in config.root_subtree_control))
         for cg_cfg in config.cgroups:
             cg = model.mkdir(cg_cfg.path)
             for name, raw in cg_cfg.files:
-                of = OpenFile(cg_cfg.path + "/" + name, 1, Caller())
-                CGROUP_FILES[name].write(w, cg, str(raw).encode(), of)
+                _write(env, cg, name, str(raw))
             if cg_cfg.subtree_control:
-                control.subtree_control(model, cg, " ".join(
-                    "+" + c for c in cg_cfg.subtree_control).encode())
+                _write(env, cg, "cgroup.subtree_control",
+                       " ".join("+" + c for c in cg_cfg.subtree_control))
             for a in cg_cfg.allocations:
                 model.groups.alloc(a.size, a.count, a.align, cg, a.tag, a.account)
     except ModelError as e:
         raise ConfigError([f"{config.source}: applying cgroups: {e}"]) from None
     return model
-
-
-def build_tree(config, host=None):
-    from pseudofs.fs.host import ProcHost
-    from pseudofs.fs.routes import Routes
-    return Routes(build_model(config), host or ProcHost())

@@ -13,7 +13,7 @@ def _load(config_path):
 
 
 def cmd_mount(args) -> int:
-    from pseudofs.boot import build_tree
+    from pseudofs.fs.routes import build_tree
     from pseudofs.fs import daemon
 
     try:
@@ -55,7 +55,7 @@ def walk(tree, path="/"):
 
 
 def cmd_render(args) -> int:
-    from pseudofs.boot import build_tree
+    from pseudofs.fs.routes import build_tree
     from pseudofs.model.procs import NoHost
     try:
         tree = build_tree(_load(args.config), NoHost())

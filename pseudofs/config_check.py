@@ -1,15 +1,20 @@
-"""The config checker behind config.parse_config: builds the dataclasses from the YAML node tree
-and checks them against DESIGN section 5 (ranges, cross-references, what the kernel refuses)."""
+"""The config checker behind config.parse_config: builds the dataclasses of config_schema.py from
+the YAML node tree and checks them (ranges, cross-references, what the kernel refuses)."""
 
 import yaml
 
-from .config import (
-    ACCOUNTING_MODES, ALLOC_MAX_COUNT, ALLOC_MAX_SIZE, CGROUP_FILES, LOCAL_DISTANCE,
-    MAX_NR_CPUS, MAX_NUMNODES, PCPU_MIN_ALLOC_SIZE, PCPU_UNIT_LIMIT, PERCPU_DYNAMIC_EARLY_SIZE,
-    AllocConfig, CgroupConfig, Config, KernelConfig, NodeConfig, PercpuConfig, TopologyConfig)
+from .config_schema import (AllocConfig, CgroupConfig, Config, KernelConfig, NodeConfig,
+                            PercpuConfig, TopologyConfig)
 from .config_yaml import BAD, NULL_TAG, YamlReader, pow2
 from .errors import ConfigError, ModelError
+from .files.cgroup import CONFIG_FILES
 from .kparse import format_cpulist
+from .model.alloc_groups import MAX_COUNT as ALLOC_MAX_COUNT
+from .model.chunk import PCPU_MIN_ALLOC_SIZE
+from .model.kernel import ACCOUNTING_MODES
+from .model.topology import LOCAL_DISTANCE, MAX_NR_CPUS, MAX_NUMNODES
+from .model.units import PCPU_MIN_UNIT_SIZE as ALLOC_MAX_SIZE
+from .model.units import PCPU_UNIT_LIMIT, PERCPU_DYNAMIC_EARLY_SIZE
 
 
 def _cpus(cpus):
@@ -216,7 +221,7 @@ class Checker(YamlReader):
         tags, out = {}, []
         for i, item in enumerate(self.sequence(top["cgroups"][1], "cgroups")):
             path = f"cgroups[{i}]"
-            keys = ("path", "subtree_control", "allocations") + tuple(CGROUP_FILES)
+            keys = ("path", "subtree_control", "allocations") + tuple(CONFIG_FILES)
             m = self.mapping(item, path, keys)
             if "path" not in m:
                 if isinstance(item, yaml.MappingNode):
@@ -235,7 +240,7 @@ class Checker(YamlReader):
             enabled[cg] = ctl
             files = []
             for name, (knode, vnode) in m.items():
-                if name not in CGROUP_FILES:
+                if name not in CONFIG_FILES:
                     continue
                 if name.startswith("memory.") and "memory" not in enabled[parent]:
                     self.err(knode, f"{path}.{name}", f"no such file: {parent} does not enable "
@@ -244,7 +249,7 @@ class Checker(YamlReader):
                 if text is BAD:
                     continue
                 try:
-                    CGROUP_FILES[name](text, page_size)
+                    CONFIG_FILES[name].write.parse(text.encode(), page_size)
                 except ModelError as e:
                     self.err(vnode, f"{path}.{name}", f"{text!r} is refused by the kernel ({e})")
                     continue

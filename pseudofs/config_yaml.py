@@ -7,8 +7,10 @@ import errno
 import yaml
 
 from . import kparse
-from .config import CONTROLLERS, MAX_NR_CPUS
 from .errors import ModelError
+from .model.cgroup import CONTROLLERS
+from .model.limits import ULLONG_MAX
+from .model.topology import MAX_NR_CPUS
 
 NULL_TAG = "tag:yaml.org,2002:null"
 BAD = object()   # a value already reported as a problem
@@ -90,7 +92,7 @@ class YamlReader:
             return BAD
         return v
 
-    def size(self, node, path, lo=0, hi=kparse.ULLONG_MAX):
+    def size(self, node, path, lo=0, hi=ULLONG_MAX):
         text = self.raw(node, path)
         if text is BAD:
             return BAD

@@ -1,14 +1,35 @@
-"""Writes: the bytes a file receives, parsed as the kernel's write handler parses them, turned
-into one model call. Refusals raise ModelError with the kernel's errno."""
+"""Writes: the bytes a file receives, parsed as the kernel's write handler parses them, into a
+typed value; the file table's `apply` then makes the model call. Pure: no model, no I/O.
+Refusals raise ModelError with the kernel's errno. Each parser takes (data, page_size)."""
 
 import errno
+from typing import NamedTuple, Optional
 
 from pseudofs import kparse
 from pseudofs.errors import ModelError
-from pseudofs.model.cgroup import CONTROLLERS, INT_MAX
+from pseudofs.model.alloc_groups import MAX_COUNT
+from pseudofs.model.cgroup import CONTROLLERS
+from pseudofs.model.limits import INT_MAX, LONG_MAX, ULLONG_MAX
+from pseudofs.model.units import PCPU_MIN_UNIT_SIZE
 
 ALLOC_KEYS = {"size", "count", "align", "cgroup", "tag", "account"}
 FREE_KEYS = {"tag", "count", "cgroup"}
+
+
+class AllocRequest(NamedTuple):
+    size: int
+    count: int
+    align: int
+    cgroup: Optional[str]      # None: the writer's cgroup
+    tag: Optional[str]         # None: a new unique tag
+    account: bool
+
+
+class FreeRequest(NamedTuple):
+    tag: Optional[str] = None
+    count: Optional[int] = None
+    cgroup: Optional[str] = None
+    all: bool = False
 
 
 def _text(data: bytes) -> str:
@@ -16,8 +37,9 @@ def _text(data: bytes) -> str:
 
 
 # --- cgroup core files ------------------------------------------------------------------------
-def subtree_control(model, cg, data: bytes) -> None:
-    """cgroup_subtree_control_write(): "+name"/"-name" tokens; the last one for a name wins."""
+def subtree_control(data: bytes, _page_size: int = 0) -> tuple:
+    """cgroup_subtree_control_write(): "+name"/"-name" tokens; the last one for a name wins.
+    -> (names to enable, names to disable)."""
     enable, disable = set(), set()
     for tok in kparse.strstrip(_text(data)).split(" "):
         if not tok:
@@ -27,45 +49,22 @@ def subtree_control(model, cg, data: bytes) -> None:
             raise ModelError(errno.EINVAL, f"bad token {tok!r}")
         (enable if sign == "+" else disable).add(name)
         (disable if sign == "+" else enable).discard(name)
-    model.subtree_control(cg, enable, disable)
+    return frozenset(enable), frozenset(disable)
 
 
-def procs(model, cg, data: bytes, caller_pid: int, host, threadgroup: bool = True,
-          permission=None) -> None:
-    """__cgroup_procs_write(): one integer (base auto), 0 = the writer. cgroup.procs moves the
-    whole process; cgroup.threads (threadgroup=False) one thread, which
-    cgroup_attach_permissions() allows only within its domain: the model has no threaded
-    subtrees, so a thread may only be "moved" to the cgroup it is in (a no-op).
-    `permission(src, dst)`, if given, is cgroup_procs_write_permission(): it raises EACCES."""
-    # cgroup_procs_write_start(): `if (kstrtoint(...) || pid < 0) return -EINVAL`, so an int
-    # overflow (kstrtoint's ERANGE) is EINVAL too.
+def pid(data: bytes, _page_size: int = 0) -> int:
+    """cgroup_procs_write_start(): `if (kstrtoint(...) || pid < 0) return -EINVAL`, so an int
+    overflow (kstrtoint's ERANGE) is EINVAL too. 0 means the writer."""
     try:
-        pid = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
+        value = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
     except ModelError:
-        pid = -1
-    if pid < 0:
+        value = -1
+    if value < 0:
         raise ModelError(errno.EINVAL, "not a pid")
-    tgid = host.tgid(caller_pid if pid == 0 else pid)
-    if tgid is None:
-        raise ModelError(errno.ESRCH, f"no such process {pid}")
-    if host.is_kernel_thread(tgid):
-        raise ModelError(errno.EINVAL, "kernel threads cannot be moved")
-    model.reap(host)                   # membership may change, even if this write is refused
-    if permission is not None:
-        permission(model.cgroup_of(tgid, host), cg)
-    if not threadgroup:
-        if cg.removed:
-            raise ModelError(errno.ENODEV, "cgroup removed")
-        # cgroup_migrate_vet_dst() before the same-domain check
-        if not cg.is_root() and cg.subtree_control:
-            raise ModelError(errno.EBUSY, "no internal processes: controllers are enabled")
-        if model.cgroup_of(tgid, host) is not cg:
-            raise ModelError(errno.EOPNOTSUPP, "a thread can only move within its domain")
-        return
-    model.attach(cg, tgid, host)
+    return value
 
 
-def max_count(data: bytes) -> int:
+def max_count(data: bytes, _page_size: int = 0) -> int:
     """cgroup_max_descendants_write() / cgroup_max_depth_write()."""
     buf = kparse.strstrip(_text(data))
     if buf == "max":
@@ -76,7 +75,7 @@ def max_count(data: bytes) -> int:
     return value
 
 
-def freeze(data: bytes) -> int:
+def freeze(data: bytes, _page_size: int = 0) -> int:
     """cgroup_freeze_write(): 0 or 1, anything else ERANGE."""
     value = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
     if value not in (0, 1):
@@ -84,14 +83,15 @@ def freeze(data: bytes) -> int:
     return value
 
 
-def kill(data: bytes) -> None:
+def kill(data: bytes, _page_size: int = 0) -> int:
     """cgroup_kill_write(): only 1."""
     value = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
     if value != 1:
         raise ModelError(errno.ERANGE, "kill takes 1")
+    return value
 
 
-def cgroup_type(data: bytes) -> None:
+def cgroup_type(data: bytes, _page_size: int = 0) -> None:
     """cgroup_type_write(): only "threaded"; the model has no threaded subtrees."""
     if kparse.strstrip(_text(data)) != "threaded":
         raise ModelError(errno.EINVAL, "only 'threaded' can be written")
@@ -99,12 +99,12 @@ def cgroup_type(data: bytes) -> None:
 
 
 # --- memory.* -------------------------------------------------------------------------------
-def limit_pages(model, data: bytes) -> int:
+def limit_pages(data: bytes, page_size: int) -> int:
     """page_counter_memparse(strstrip(buf), "max")."""
-    return kparse.page_counter_memparse(_text(data), "max", model.page_size)
+    return kparse.page_counter_memparse(_text(data), "max", page_size)
 
 
-def zero_or_one(data: bytes) -> int:
+def zero_or_one(data: bytes, _page_size: int = 0) -> int:
     """memory_oom_group_write() / zswap_writeback_write(): 0 or 1, else EINVAL."""
     value = kparse.kstrtoint(kparse.strstrip(_text(data)), 0)
     if value not in (0, 1):
@@ -126,14 +126,14 @@ def _swappiness(val: str) -> bool:
         return False                                 # no match: the token is unknown
     if len(val) >= NUMBER_BUF_LEN:
         return False                                 # match_number(): ERANGE
-    value = (-value if neg else value) & kparse.ULLONG_MAX
-    if value > kparse.LONG_MAX:
+    value = (-value if neg else value) & ULLONG_MAX
+    if value > LONG_MAX:
         value -= 1 << 64                             # simple_strtol's long
     return 0 <= value <= MAX_SWAPPINESS
 
 
-def reclaim(model, cg, data: bytes) -> None:
-    """memory_reclaim() -> user_proactive_reclaim(): "<size>[ swappiness=N|max]".
+def reclaim(data: bytes, _page_size: int = 0) -> int:
+    """memory_reclaim() -> user_proactive_reclaim(): "<size>[ swappiness=N|max]" -> bytes.
     memparse must consume something (else EINVAL: an empty write, garbage); the rest is
     strstrip()ed and split with strsep(" "), each token "swappiness=%d" or "swappiness=max"."""
     buf = kparse.strstrip(_text(data))
@@ -147,12 +147,13 @@ def reclaim(model, cg, data: bytes) -> None:
             continue
         if not (tok.startswith("swappiness=") and _swappiness(tok[len("swappiness="):])):
             raise ModelError(errno.EINVAL, f"bad option {tok!r}")
-    model.reclaim(cg, size)
+    return size
 
 
 # --- cpuN/online ----------------------------------------------------------------------------
-def cpu_online(model, cpu: int, data: bytes) -> None:
-    model.set_cpu_online(cpu, kparse.kstrtobool(_text(data)))
+def cpu_online(data: bytes, _page_size: int = 0) -> bool:
+    """online_store() -> kstrtobool()."""
+    return kparse.kstrtobool(_text(data))
 
 
 # --- percpu_test ----------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def _fits_u64(text: str) -> bool:
     skip, base = kparse._fixup_radix(text, 0)
     value, n, overflow = kparse._parse_integer(text, base, skip)
     shift = kparse._SHIFTS.get(text[skip + n:skip + n + 1].lower(), 0)
-    return not overflow and value << shift <= kparse.ULLONG_MAX
+    return not overflow and value << shift <= ULLONG_MAX
 
 
 def _int(fields, key, default):
@@ -178,8 +179,8 @@ def _int(fields, key, default):
     return value
 
 
-def alloc(model, data: bytes, writer_cgroup) -> None:
-    """`writer_cgroup`: a callable giving the writer's cgroup, asked only without cgroup=."""
+def alloc(data: bytes, page_size: int) -> AllocRequest:
+    """A percpu_test/alloc command (README, Control files) -> an AllocRequest."""
     f = kparse.parse_control(_text(data), ALLOC_KEYS)
     if "size" not in f:
         raise ModelError(errno.EINVAL, "size= is required")
@@ -187,24 +188,23 @@ def alloc(model, data: bytes, writer_cgroup) -> None:
     account = f.get("account", "1")
     if account not in ("0", "1"):
         raise ModelError(errno.EINVAL, "account takes 0 or 1")
-    if not 1 <= size <= 32768 or align < 1 or align & (align - 1) or align > model.page_size:
+    if (not 1 <= size <= PCPU_MIN_UNIT_SIZE or align < 1 or align & (align - 1)
+            or align > page_size):
         raise ModelError(errno.EINVAL, "size or align out of range")
-    if not 1 <= count <= 100000:
-        raise ModelError(errno.EINVAL, "count must be 1..100000")
-    cg = model.lookup(f["cgroup"]) if "cgroup" in f else writer_cgroup()
-    model.groups.alloc(size, count, align, cg, f.get("tag"), account == "1")
+    if not 1 <= count <= MAX_COUNT:
+        raise ModelError(errno.EINVAL, f"count must be 1..{MAX_COUNT}")
+    return AllocRequest(size, count, align, f.get("cgroup"), f.get("tag"), account == "1")
 
 
-def free(model, data: bytes) -> None:
+def free(data: bytes, _page_size: int = 0) -> FreeRequest:
+    """A percpu_test/free command: all, tag=[ count=], or cgroup=."""
     f = kparse.parse_control(_text(data), FREE_KEYS, flags={"all"})
     if f.get("all"):
         if len(f) != 1:
             raise ModelError(errno.EINVAL, "all takes no other key")
-        model.groups.free_all()
-    elif "tag" in f and "cgroup" not in f:
-        count = _int(f, "count", None)
-        model.groups.free_tag(f["tag"], count)
-    elif "cgroup" in f and len(f) == 1:
-        model.groups.free_cgroup(f["cgroup"])
-    else:
-        raise ModelError(errno.EINVAL, "free takes tag=[ count=], cgroup= or all")
+        return FreeRequest(all=True)
+    if "tag" in f and "cgroup" not in f:
+        return FreeRequest(tag=f["tag"], count=_int(f, "count", None))
+    if "cgroup" in f and len(f) == 1:
+        return FreeRequest(cgroup=f["cgroup"])
+    raise ModelError(errno.EINVAL, "free takes tag=[ count=], cgroup= or all")

@@ -10,13 +10,9 @@ import errno
 import re
 
 from .errors import ModelError
+from .model.limits import (INT_MAX, INT_MIN, LONG_MAX, ULLONG_MAX,  # noqa: F401 (re-exported)
+                           UINT_MAX, page_counter_max)
 
-ULLONG_MAX = 2**64 - 1
-LONG_MAX = 2**63 - 1
-INT_MAX = 2**31 - 1
-INT_MIN = -(2**31)
-UINT_MAX = 2**32 - 1
-PAGE_COUNTER_MAX = LONG_MAX // 4096  # mm/page_counter.h, 64-bit, 4 KiB pages
 CONTROL_LINE_MAX = 4096  # one page: the longest control-file command (see parse_control)
 
 _KSPACE = " \t\n\v\f\r\xa0"  # lib/ctype.c: the _S class
@@ -110,11 +106,6 @@ def parse_size(s) -> int:
     if not s or rest:
         raise _einval(f"not a size: {s!r}")
     return value
-
-
-def page_counter_max(page_size: int = 4096) -> int:
-    """mm/page_counter.h PAGE_COUNTER_MAX on 64-bit: LONG_MAX / PAGE_SIZE pages."""
-    return LONG_MAX // page_size
 
 
 def strstrip(s) -> str:

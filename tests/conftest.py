@@ -194,7 +194,7 @@ def mount_tree(tmp_path, fuse_log):
 # defaults (`mounted` writes YAML text to a file first).
 # ------------------------------------------------------------------------------------------------
 def build_model_tree(config):
-    from pseudofs.boot import build_tree
+    from pseudofs.fs.routes import build_tree
     from pseudofs.config import load_config
     return build_tree(load_config(config))
 

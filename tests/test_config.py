@@ -1,13 +1,14 @@
-"""Config loading (DESIGN section 5): defaults, partial configs, all problems at once."""
+"""Config loading (README, Configuration): defaults, partial configs, all problems at once."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-from pseudofs.config import (
+from pseudofs.config import load_config, parse_config
+from pseudofs.config_schema import (
     DEFAULT_NODES, AllocConfig, CgroupConfig, Config, KernelConfig, NodeConfig, PercpuConfig,
-    TopologyConfig, load_config, parse_config)
+    TopologyConfig)
 from pseudofs.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -292,7 +292,7 @@ def test_one_write_of_the_largest_count_is_bounded_in_time():
     """count=100000 (the cap) of the smallest objects: one write must not hold the daemon for
     minutes. Run in a child with a deadline, so a slow model cannot hang the suite."""
     code = ("import os\n"
-            "from pseudofs.boot import build_tree\n"
+            "from pseudofs.fs.routes import build_tree\n"
             "from pseudofs.config import parse_config\n"
             "from pseudofs.fs.tree import Caller, OpenFile\n"
             "t = build_tree(parse_config(%r))\n"

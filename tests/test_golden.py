@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from pseudofs.boot import build_tree
+from pseudofs.fs.routes import build_tree
 from pseudofs.cli import walk
 from pseudofs.config import load_config
 from pseudofs.fs.tree import Caller

@@ -1,9 +1,9 @@
-"""Directory listings in kernfs order (sysfs, cgroupfs): pseudofs/fs/kernfs.py against
+"""Directory listings in kernfs order (sysfs, cgroupfs): pseudofs.files.kernfs.py against
 listings read off a 6.18 x86 VM, and the mount listing in that order."""
 
 import os
 
-from pseudofs.fs import kernfs
+from pseudofs.files import kernfs
 
 # os.listdir() (readdir order, no . and ..) on a 6.18 VM, 2 CPUs, 1 node, cgroup2 root with no
 # memory controller

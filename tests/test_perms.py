@@ -188,7 +188,7 @@ def test_procs_write_permission_follows_the_opener():
     from pseudofs.boot import build_model
     from pseudofs.config import parse_config
     from pseudofs.errors import ModelError
-    from pseudofs.fs.perms import procs_write_permission
+    from pseudofs.files.perms import procs_write_permission
     from pseudofs.fs.tree import Caller
     m = build_model(parse_config("cgroups:\n  - path: /d\n  - path: /d/a\n  - path: /d/b\n"
                                  "  - path: /o\n"))

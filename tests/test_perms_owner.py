@@ -2,7 +2,7 @@
 
 import os
 
-from pseudofs.fs import perms
+from pseudofs.files import perms
 from pseudofs.fs.tree import Caller
 
 

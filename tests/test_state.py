@@ -162,7 +162,7 @@ def stream_commands(n=1200):
 
 
 def test_kill9_in_a_stream_of_allocations_loses_nothing_acknowledged(daemons, cfg, tmp_path):
-    from pseudofs.boot import build_tree
+    from pseudofs.fs.routes import build_tree
     from pseudofs.cli import walk
     from pseudofs.config import parse_config
     from pseudofs.fs.tree import Caller, OpenFile

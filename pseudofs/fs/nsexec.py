@@ -20,11 +20,10 @@ import shutil
 import signal
 import sys
 
-# (path in the mount == path on the host, is a directory)
-BINDS = (("/proc/vmstat", False), ("/proc/meminfo", False), ("/proc/stat", False),
-         ("/proc/cpuinfo", False), ("/proc/cgroups", False),
-         ("/sys/devices/system/node", True), ("/sys/devices/system/cpu", True),
-         ("/sys/fs/cgroup", True))
+from pseudofs.files.table import exec_binds
+
+# (path in the mount == path on the host, is a directory): the table's rows marked `bind`
+BINDS = tuple(exec_binds())
 
 EXIT_FAILED = 125
 EXIT_CANNOT_EXEC = 126

@@ -1,47 +1,80 @@
-"""The route table: every path of the mount, resolved against the model on every call.
+"""The route table at work: the rows of pseudofs/files/table.py as a trie of path segments,
+resolved against the model on every call. getattr, readdir, open, read, write, mkdir, rmdir,
+chown and chmod all go through `resolve`; nothing here names a kernel file.
 
-Each row maps a path pattern to a resolver that returns a `Dir` or a `File` (or None: no such
-path). getattr, readdir, open, read and write all go through `resolve`."""
+Caching (docs/ARCHITECTURE.md, "Caches"): a resolved path, its attributes and its rendered bytes
+are kept until the model changes (`model.generation`) or a call that may change it ends
+(`_epoch`); rows that depend on the caller, or on the open file, are never kept.
+"""
 
 import errno
 import functools
-import re
 import threading
-from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from pseudofs import control
 from pseudofs.errors import ModelError
-from pseudofs.fs import kernfs, perms
-from pseudofs.fs.cgroup_files import CGROUP_FILES, MEMBERSHIP_FILES, files_of, has_file
+from pseudofs.files import kernfs
+from pseudofs.files.rows import KERNFS, PAGE, PROCFS, Ctx, Row, param_of
+from pseudofs.files.table import PARAMS, TABLE_ROWS
 from pseudofs.fs.tree import Attr, Caller, OpenFile
-from pseudofs.render import debugfs, procfs, sysfs
 
-SYSFS_SIZE = 4096          # sysfs attributes report a page; procfs, cgroupfs, debugfs 0
 CGROOT = "/sys/fs/cgroup"
 
 
-@dataclass
-class Dir:
-    children: Callable[[], List[str]]
-    mode: int = 0o555
-    uid: int = 0
-    gid: int = 0
-    cgroup: object = None          # for cgroup directories: mkdir/rmdir/chown act on it
-    cache: bool = True             # the same for every caller (not /proc, /proc/self, /proc/PID)
+class _Node:
+    """One trie node: the row of this path, its literal children, its parameter children."""
+
+    __slots__ = ("row", "literals", "params")
+
+    def __init__(self):
+        self.row: Optional[Row] = None
+        self.literals: Dict[str, "_Node"] = {}
+        self.params: List[Tuple[object, "_Node"]] = []
 
 
-@dataclass
-class File:
-    mode: int
-    read: Optional[Callable[[OpenFile], bytes]] = None
-    write: Optional[Callable[[OpenFile, bytes], None]] = None
-    size: int = 0
-    uid: int = 0
-    gid: int = 0
-    owner_key: Optional[tuple] = None     # (cgroup, name) for chown of a cgroup file
-    cache: bool = True                    # same model state, same bytes (not per fd/caller)
-    members: bool = False                 # shows which processes are where: reap first
+def build_trie(rows) -> _Node:
+    root = _Node()
+    for row in rows:
+        node = root
+        for seg in row.segments():
+            name = param_of(seg)
+            if name is None:
+                node = node.literals.setdefault(seg, _Node())
+                continue
+            param = PARAMS[name]
+            for p, child in node.params:
+                if p is param:
+                    node = child
+                    break
+            else:
+                child = node if param.recursive else _Node()   # a cgroup below a cgroup
+                node.params.append((param, child))
+                node = child
+        if node.row is not None:
+            raise ValueError("two rows for %s" % row.path)
+        node.row = row
+    return root
+
+
+TRIE = build_trie(TABLE_ROWS)
+
+
+def _exists(row: Row, x: Ctx) -> bool:
+    return row.exists is None or row.exists(x)
+
+
+class _Io:
+    """What a write's `apply` may ask about the write: the open file and the host."""
+
+    __slots__ = ("of", "host", "_model")
+
+    def __init__(self, of: OpenFile, host, model):
+        self.of, self.host, self._model = of, host, model
+
+    def writer_cgroup(self):
+        """The model's cgroup of the writing task (README, Control files)."""
+        pid = self.of.current.pid
+        return self._model.cgroup_of(self.host.tgid(pid) or pid, self.host)
 
 
 def _mutating(method):
@@ -56,74 +89,22 @@ def _mutating(method):
     return wrapper
 
 
-def _ro(fn, size=0):
-    return lambda m: File(0o444, lambda of: fn(m), size=size)
-
-
-def _static_dir(*names, mode=0o755):
-    """A fixed directory; sysfs directories are 0755, /sys and /proc themselves 0555."""
-    return lambda m: Dir(lambda: list(names), mode)
-
-
 class Routes:
-    """The Tree of pseudofs/fs/tree.py over a Model."""
+    """The Tree of pseudofs/fs/tree.py over a Model; `host` answers questions about processes."""
 
     def __init__(self, model, host):
         self.model = model
         self.host = host
+        self.caller = Caller()
         self.lock = threading.Lock()
-        self.table = [
-            (r"/", _static_dir("proc", "sys", mode=0o555)),
-            (r"/proc", lambda m: Dir(self._proc_children, cache=False)),
-            (r"/proc/vmstat", _ro(procfs.vmstat)),
-            (r"/proc/meminfo", _ro(procfs.meminfo)),
-            # btime: the host's, which the real /proc/PID/stat start times count from
-            (r"/proc/stat", lambda m: File(0o444, lambda of: procfs.stat(m, self.host.btime()))),
-            (r"/proc/cpuinfo", _ro(procfs.cpuinfo)),
-            (r"/proc/cgroups", _ro(procfs.cgroups)),
-            (r"/proc/(?P<pid>self|\d+)", self._pid_dir),
-            (r"/proc/(?P<pid>self|\d+)/cgroup", self._pid_cgroup),
-            (r"/sys", _static_dir("devices", "fs", "kernel", mode=0o555)),
-            (r"/sys/devices", _static_dir("system")),
-            (r"/sys/devices/system", _static_dir("cpu", "node")),
-            (r"/sys/devices/system/cpu", lambda m: Dir(self._cpu_children, 0o755)),
-            (r"/sys/devices/system/cpu/(?P<w>possible|present|online|offline)",
-             lambda m, w: File(0o444, lambda of: sysfs.cpu_mask(m, w), size=SYSFS_SIZE)),
-            (r"/sys/devices/system/cpu/kernel_max", _ro(sysfs.kernel_max, SYSFS_SIZE)),
-            (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)", self._cpu_dir),
-            (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)/online", self._cpu_online),
-            (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)/topology", self._topology_dir),
-            (r"/sys/devices/system/cpu/cpu(?P<cpu>\d+)/topology/(?P<f>\w+)", self._topology_file),
-            (r"/sys/devices/system/node", lambda m: Dir(self._node_children, 0o755)),
-            (r"/sys/devices/system/node/(?P<w>possible|online|has_cpu|has_memory|"
-             r"has_normal_memory)",
-             lambda m, w: File(0o444, lambda of: sysfs.node_mask(m, w), size=SYSFS_SIZE)),
-            (r"/sys/devices/system/node/node(?P<nid>\d+)", self._node_dir),
-            (r"/sys/devices/system/node/node(?P<nid>\d+)/(?P<f>cpulist|cpumap|distance|"
-             r"meminfo|numastat|vmstat)", self._node_file),
-            (r"/sys/fs", _static_dir("cgroup")),
-            (r"/sys/kernel", _static_dir("debug")),
-            (r"/sys/kernel/debug", lambda m: Dir(lambda: ["percpu_stats", "percpu_test"], 0o700)),
-            (r"/sys/kernel/debug/percpu_stats", _ro(debugfs.percpu_stats)),
-            (r"/sys/kernel/debug/percpu_test", lambda m: Dir(lambda: ["alloc", "free"], 0o700)),
-            (r"/sys/kernel/debug/percpu_test/alloc", lambda m: File(
-                0o600, lambda of: debugfs.alloc_listing(m),
-                lambda of, data: control.alloc(m, data, lambda: self._writer_cgroup(of)))),
-            (r"/sys/kernel/debug/percpu_test/free", lambda m: File(
-                0o200, None, lambda of, data: control.free(m, data))),
-            (CGROOT + r"(?P<path>(?:/[^/]+)*)", self._cgroup_path),
-        ]
-        self.compiled = [(re.compile(p + r"\Z"), fn) for p, fn in self.table]
-        self._nodes: dict = {}
-        self._attrs: dict = {}
-        self._renders: dict = {}
+        self._nodes: Dict[str, Tuple[Row, Ctx, _Node]] = {}
+        self._attrs: Dict[str, Attr] = {}
+        self._renders: Dict[str, bytes] = {}
         self._epoch = 0
         self._key = None
 
-    # --- resolution --------------------------------------------------------------------------
+    # --- resolution ----------------------------------------------------------------------------
     def _fresh(self) -> None:
-        """Resolutions and renders are kept while the model and the tree stay as they were:
-        any change (model.generation) or mutating call (self._epoch) drops them."""
         key = (self.model.generation, self._epoch)
         if key != self._key:
             self._nodes.clear()
@@ -131,22 +112,47 @@ class Routes:
             self._renders.clear()
             self._key = key
 
-    def resolve(self, path: str, caller: Caller = Caller()):
-        self._caller = caller
-        self._fresh()
-        node = self._nodes.get(path)
-        if node is not None:
-            return node
-        for rx, fn in self.compiled:
-            mt = rx.match(path)
-            if mt:
-                node = fn(self.model, **mt.groupdict())
-                if node is None:
+    def _walk(self, path: str):
+        """(row, ctx, trie node, cacheable) of `path`, or None."""
+        x = Ctx(self)
+        node, cacheable = TRIE, True
+        for seg in path.split("/"):
+            if not seg:
+                continue
+            child = node.literals.get(seg)
+            if child is not None and child.row is not None:
+                if child.row.enter is not None:
+                    child.row.enter(x)
+                if _exists(child.row, x):
+                    node = child
+                    cacheable = cacheable and not child.row.caller
+                    continue
+            for param, pnode in node.params:
+                if param.match(x, seg):
+                    node = pnode
+                    cacheable = cacheable and not param.caller
                     break
-                if node.cache:
-                    self._nodes[path] = node
-                return node
-        raise ModelError(errno.ENOENT, path)
+            else:
+                return None
+            if not _exists(node.row, x):
+                return None
+        if node.row is None:
+            return None
+        return node.row, x, node, cacheable and node.row.cache and not node.row.caller
+
+    def resolve(self, path: str, caller: Caller = Caller()) -> Tuple[Row, Ctx, _Node]:
+        self.caller = caller
+        self._fresh()
+        hit = self._nodes.get(path)
+        if hit is not None:
+            return hit
+        found = self._walk(path)
+        if found is None:
+            raise ModelError(errno.ENOENT, path)
+        row, x, node, cacheable = found
+        if cacheable:
+            self._nodes[path] = (row, x, node)
+        return row, x, node
 
     def reap(self) -> None:
         """Model.reap() before anything that shows membership or depends on it: an exited
@@ -154,165 +160,82 @@ class Routes:
         if self.model.reap(self.host):
             self._fresh()                # what was resolved or rendered before is stale
 
-    def _proc_children(self) -> List[str]:
-        self.reap()
-        pids = sorted(self.model.members.members)
-        me = ["self"] if self.host.tgid(self._caller.pid) is not None else []
-        # procfs lists its entries in their rbtree's order, shorter names first (proc_match()
-        # in fs/proc/generic.c), then "self" and the pids (proc_pid_readdir())
-        return ["stat", "vmstat", "cgroups", "cpuinfo", "meminfo"] + me + [str(p) for p in pids]
+    def listing(self, node: _Node, x: Ctx) -> List[str]:
+        """A directory's names, in the order its filesystem lists them."""
+        files = [name for name, child in node.literals.items()
+                 if child.row is not None and _exists(child.row, x)]
+        params = [n for param, _ in node.params for n in param.names(x)]
+        order = node.row.order
+        if order == KERNFS:
+            return kernfs.order(files + params)
+        if order == PROCFS:      # proc_match(): by length, then bytes; then self and the pids
+            files.sort(key=lambda n: (len(n), n.encode("utf-8", "surrogateescape")))
+        return files + params
 
-    def _pid_of(self, pid: str) -> Optional[int]:
-        if pid == "self":
-            return self.host.tgid(self._caller.pid)
-        self.reap()
-        return int(pid) if int(pid) in self.model.members.members else None
-
-    def _pid_dir(self, m, pid):
-        return Dir(lambda: ["cgroup"], cache=False) if self._pid_of(pid) is not None else None
-
-    def _pid_cgroup(self, m, pid):
-        p = self._pid_of(pid)
-        if p is None:
-            return None
-        return File(0o444, lambda of: procfs.pid_cgroup(m.cgroup_of(p, self.host)), cache=False)
-
-    def _cpu_children(self) -> List[str]:
-        t = self.model.topo
-        return ["kernel_max", "offline", "online", "possible", "present"] + \
-            [f"cpu{c}" for c in sorted(t.present)]
-
-    def _cpu_dir(self, m, cpu):
-        cpu = int(cpu)
-        if cpu not in m.topo.present:
-            return None
-        # x86: the boot CPU has no online file; topology/ exists while the CPU is online
-        return Dir(lambda: ([] if cpu == 0 else ["online"]) +
-                   (["topology"] if cpu in m.topo.online else []), 0o755)
-
-    def _cpu_online(self, m, cpu):
-        cpu = int(cpu)
-        if cpu not in m.topo.present or cpu == 0:
-            return None
-        return File(0o644, lambda of: sysfs.cpu_online(m, cpu),
-                    lambda of, data: control.cpu_online(m, cpu, data), size=SYSFS_SIZE)
-
-    def _topology_dir(self, m, cpu):
-        cpu = int(cpu)
-        if cpu not in m.topo.online:
-            return None
-        return Dir(lambda: list(sysfs.TOPOLOGY_FILES), 0o755)
-
-    def _topology_file(self, m, cpu, f):
-        cpu = int(cpu)
-        if cpu not in m.topo.online or f not in sysfs.TOPOLOGY_FILES:
-            return None
-        return File(0o444, lambda of: sysfs.cpu_topology(m, cpu, f),
-                    size=sysfs.topology_size(m, f))
-
-    def _node_children(self) -> List[str]:
-        return ["has_cpu", "has_memory", "has_normal_memory", "online", "possible"] + \
-            [f"node{n}" for n in self.model.topo.node_ids]
-
-    def _node_dir(self, m, nid):
-        if int(nid) not in m.topo.nodes:
-            return None
-        return Dir(lambda: ["cpulist", "cpumap", "distance", "meminfo", "numastat", "vmstat"],
-                   0o755)
-
-    def _node_file(self, m, nid, f):
-        nid = int(nid)
-        if nid not in m.topo.nodes:
-            return None
-        fn = getattr(sysfs, {"cpulist": "node_cpulist", "cpumap": "node_cpumap",
-                             "distance": "node_distance", "meminfo": "node_meminfo",
-                             "numastat": "node_numastat", "vmstat": "node_vmstat"}[f])
-        return File(0o444, lambda of: fn(m, nid), size=SYSFS_SIZE)
-
-    def _cgroup_path(self, m, path):
-        parts = [p for p in path.split("/") if p]
-        cg = m.root
-        for i, part in enumerate(parts):
-            child = cg.children.get(part)
-            if child is None:
-                if i == len(parts) - 1 and has_file(cg, part):
-                    return self._cgroup_file(cg, part)
-                return None
-            cg = child
-        return Dir(lambda: files_of(cg) + sorted(cg.children), cg.mode, cg.uid, cg.gid, cg)
-
-    def _cgroup_file(self, cg, name):
-        spec = CGROUP_FILES[name]
-        m = self.model
-        uid, gid, mode = perms.cgroup_file_attr(cg, name, spec.mode)
-        read = (lambda of: spec.read(m, cg, of)) if spec.read else None
-        write = (lambda of, data: spec.write(self, cg, data, of)) if spec.write else None
-        return File(mode, read, write, 0, uid, gid, (cg, name), cache=name != "memory.peak",
-                    members=name in MEMBERSHIP_FILES)
-
-    def _writer_cgroup(self, of: OpenFile):
-        pid = of.current.pid
-        return self.model.cgroup_of(self.host.tgid(pid) or pid, self.host)
-
-    # --- the Tree interface ------------------------------------------------------------------------
+    # --- the Tree interface ------------------------------------------------------------------
     def getattr(self, path: str, caller: Caller) -> Attr:
-        node = self.resolve(path, caller)
+        row, x, _ = self.resolve(path, caller)
         a = self._attrs.get(path)
         if a is None:
-            if isinstance(node, Dir):
-                a = Attr(True, node.mode, node.uid, node.gid, 0, 2)
+            uid, gid, mode = row.owner(x) if row.owner else (0, 0, row.mode)
+            if row.is_dir:
+                a = Attr(True, mode, uid, gid, 0, 2)
             else:
-                a = Attr(False, node.mode, node.uid, node.gid, node.size, 1)
-            if node.cache:
+                size = row.size
+                if size == PAGE:
+                    size = self.model.page_size
+                elif callable(size):
+                    size = size(x)
+                a = Attr(False, mode, uid, gid, size, 1)
+            if path in self._nodes:
                 self._attrs[path] = a
         return a
 
     def readdir(self, path: str, caller: Caller) -> List[str]:
-        node = self.resolve(path, caller)
-        if not isinstance(node, Dir):
+        row, x, node = self.resolve(path, caller)
+        if not row.is_dir:
             raise ModelError(errno.ENOTDIR, path)
-        if path.startswith("/sys") and not path.startswith("/sys/kernel/debug"):
-            return kernfs.order(node.children())     # sysfs and cgroupfs are kernfs
-        return node.children()
+        return self.listing(node, x)
 
     def open(self, path: str, flags: int, caller: Caller) -> OpenFile:
-        node = self.resolve(path, caller)
-        if isinstance(node, Dir):
+        row, _, _ = self.resolve(path, caller)
+        if row.is_dir:
             raise ModelError(errno.EISDIR, path)
         acc = flags & 3
         # kernfs_fop_open(): no write handler for a write open, no read handler for a read
-        if (acc != 0 and node.write is None) or (acc != 1 and node.read is None):
+        if (acc != 0 and row.write is None) or (acc != 1 and row.read is None):
             raise ModelError(errno.EACCES, path)
         return OpenFile(path, flags, caller)
 
-    def _node_for_io(self, of: OpenFile) -> File:
+    def _for_io(self, of: OpenFile) -> Tuple[Row, Ctx]:
         try:
-            node = self.resolve(of.path, of.caller)
+            row, x, _ = self.resolve(of.path, of.caller)
         except ModelError:
             raise ModelError(errno.ENODEV, of.path) from None   # removed while open
-        if isinstance(node, Dir):
+        if row.is_dir:
             raise ModelError(errno.EISDIR, of.path)
-        return node
+        return row, x
 
     def read(self, of: OpenFile) -> bytes:
-        node = self._node_for_io(of)
-        if node.read is None:
+        row, x = self._for_io(of)
+        if row.read is None:
             raise ModelError(errno.EINVAL, of.path)
-        if node.members:
+        if row.members:
             self.reap()
-        if not node.cache:
-            return node.read(of)
+        if of.path not in self._nodes:          # per caller or per open file: never kept
+            return row.read(x, of)
         data = self._renders.get(of.path)
         if data is None:
-            data = self._renders[of.path] = node.read(of)
+            data = self._renders[of.path] = row.read(x, of)
         return data
 
     @_mutating
     def write(self, of: OpenFile, data: bytes) -> None:
-        node = self._node_for_io(of)
-        if node.write is None:
+        row, x = self._for_io(of)
+        if row.write is None:
             raise ModelError(errno.EINVAL, of.path)
-        node.write(of, data)
+        value = row.write.parse(bytes(data), self.model.page_size)
+        row.write.apply(x, value, _Io(of, self.host, self.model))
 
     def release(self, of: OpenFile) -> None:
         cg = of.private.get("peak_cgroup")
@@ -320,62 +243,84 @@ class Routes:
             self.model.peak_release(cg, id(of))
 
     def truncate(self, path: str, caller: Caller) -> None:
-        node = self.resolve(path, caller)
-        if isinstance(node, Dir):
+        row, _, _ = self.resolve(path, caller)
+        if row.is_dir:
             raise ModelError(errno.EISDIR, path)
-        if node.write is None:
+        if row.write is None:
             raise ModelError(errno.EACCES, path)
+
+    def _cgroup_dir(self, path: str, caller: Caller):
+        """The cgroup of a cgroup directory path; EPERM elsewhere (no mkdir/rmdir there)."""
+        row, x, _ = self.resolve(path, caller)
+        if not row.is_dir:
+            raise ModelError(errno.ENOTDIR, path)
+        if not (path == CGROOT or path.startswith(CGROOT + "/")):
+            raise ModelError(errno.EPERM, path)
+        return x.cg
 
     @_mutating
     def mkdir(self, path: str, mode: int, caller: Caller) -> None:
+        parent, name = path.rsplit("/", 1)
         if not path.startswith(CGROOT + "/"):
             raise ModelError(errno.EPERM, path)
-        parent = self.resolve(path.rsplit("/", 1)[0], caller)
-        if not isinstance(parent, Dir) or parent.cgroup is None:
-            raise ModelError(errno.ENOENT, path)
-        name = path.rsplit("/", 1)[1]
-        if has_file(parent.cgroup, name):
-            raise ModelError(errno.EEXIST, path)
+        try:
+            self._cgroup_dir(parent, caller)
+        except ModelError as e:
+            raise ModelError(errno.ENOENT if e.errno != errno.EPERM else e.errno, path) from None
+        try:
+            self.resolve(path, caller)
+            raise ModelError(errno.EEXIST, path)      # a file (or cgroup) of that name
+        except ModelError as e:
+            if e.errno != errno.ENOENT:
+                raise
         self.model.mkdir(path[len(CGROOT):], caller.uid, caller.gid, mode & 0o7777)
 
     @_mutating
     def rmdir(self, path: str, caller: Caller) -> None:
-        node = self.resolve(path, caller)
-        if not isinstance(node, Dir):
-            raise ModelError(errno.ENOTDIR, path)
-        if node.cgroup is None:
-            raise ModelError(errno.EPERM, path)
+        cg = self._cgroup_dir(path, caller)
         self.reap()                      # exited members do not keep it populated
-        self.model.rmdir(path[len(CGROOT):] or "/")
+        self.model.rmdir(cg.path)        # the root: EBUSY
+
+    def _owned(self, path: str, caller: Caller):
+        """(cgroup, file name or None) that chown/chmod of `path` change; EPERM elsewhere."""
+        row, x, _ = self.resolve(path, caller)
+        if row.cgroup_file:
+            return x.cg, row.name
+        if row.is_dir and x.cg is not None and row.path == CGROOT:
+            return x.cg, None
+        raise ModelError(errno.EPERM, path)
 
     @_mutating
     def chown(self, path: str, uid: int, gid: int, caller: Caller) -> None:
-        node = self.resolve(path, caller)
-        if isinstance(node, Dir) and node.cgroup is not None:
-            cg = node.cgroup
+        cg, name = self._owned(path, caller)
+        if name is None:
             # kernfs: the files keep the owner they were created with (the cgroup's creator);
             # chown of the directory alone does not hand them over (delegation chowns
             # cgroup.procs, cgroup.threads and cgroup.subtree_control one by one)
-            for name in CGROUP_FILES:
-                cg.file_owner.setdefault(name, (cg.uid, cg.gid))
+            for f in _CGROUP_FILE_NAMES:
+                cg.file_owner.setdefault(f, (cg.uid, cg.gid))
             cg.uid = cg.uid if uid == -1 else uid
             cg.gid = cg.gid if gid == -1 else gid
-        elif isinstance(node, File) and node.owner_key is not None:
-            cg, name = node.owner_key
+        else:
             ou, og = cg.file_owner.get(name, (cg.uid, cg.gid))
             cg.file_owner[name] = (ou if uid == -1 else uid, og if gid == -1 else gid)
-        else:
-            raise ModelError(errno.EPERM, path)
         self.model.changed()
 
     @_mutating
     def chmod(self, path: str, mode: int, caller: Caller) -> None:
-        node = self.resolve(path, caller)
-        if isinstance(node, Dir) and node.cgroup is not None:
-            node.cgroup.mode = mode & 0o7777
-        elif isinstance(node, File) and node.owner_key is not None:
-            cg, name = node.owner_key
-            cg.file_mode[name] = mode & 0o7777
+        cg, name = self._owned(path, caller)
+        if name is None:
+            cg.mode = mode & 0o7777
         else:
-            raise ModelError(errno.EPERM, path)
+            cg.file_mode[name] = mode & 0o7777
         self.model.changed()
+
+
+_CGROUP_FILE_NAMES = tuple(row.name for row in TABLE_ROWS if row.cgroup_file)
+
+
+def build_tree(config, host=None) -> Routes:
+    """The route table over a model booted from `config` (boot.build_model)."""
+    from pseudofs.boot import build_model
+    from pseudofs.fs.host import ProcHost
+    return Routes(build_model(config), host or ProcHost())

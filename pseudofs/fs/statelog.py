@@ -41,7 +41,7 @@ from typing import Callable, List, Optional, Tuple
 from pseudofs.errors import ConfigError, ModelError
 from pseudofs.fs.statefile import (MAGIC, VERSION, LogFile, StateError,  # noqa: F401 (API)
                                    _fsync_dir, _lock, encode_record, parse)
-from pseudofs.fs import perms
+from pseudofs.files import perms
 from pseudofs.fs.tree import Caller, OpenFile
 
 log = logging.getLogger("pseudofs")
@@ -179,7 +179,7 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
     """Open (or create) the state file, lock it, validate and replay it. Returns a StateLog
     over the route table; StateError (a ConfigError) if the file cannot be used. The config
     (YAML text) is used only for a new state file; None when it could not be read."""
-    from pseudofs.boot import build_tree
+    from pseudofs.fs.routes import build_tree
     from pseudofs.config import parse_config
 
     path = os.path.abspath(path)

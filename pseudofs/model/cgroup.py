@@ -2,8 +2,9 @@
 
 from typing import Dict, Iterator, List, Optional, Tuple
 
-INT_MAX = 2147483647
-CONTROLLERS = ("memory",)        # model choice: the one controller modeled (DESIGN section 2)
+from pseudofs.model.limits import INT_MAX
+
+CONTROLLERS = ("memory",)        # model choice: the one controller modeled (README, Model choices)
 
 
 class Cgroup:

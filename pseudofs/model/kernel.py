@@ -5,6 +5,7 @@ import contextlib
 from typing import Dict, Iterable, List, Optional
 
 from pseudofs.model.cgroup import Cgroup
+from pseudofs.model.limits import page_counter_max
 from pseudofs.model.charge import Stocks
 from pseudofs.model.memcg import STAT_PERCPU, Memcg, ObjCgroup
 from pseudofs.model.nodestat import NodeStat
@@ -12,6 +13,7 @@ from pseudofs.model.percpu import PercpuAllocator
 from pseudofs.model.topology import Topology
 
 OBJ_CGROUP_PTR = 8       # sizeof(struct obj_cgroup *) on 64-bit
+ACCOUNTING_MODES = ("per-node", "memcg")    # the patch, upstream
 
 
 def mult_frac(x: int, n: int, d: int) -> int:
@@ -32,12 +34,12 @@ class PercpuObject:
 class Kernel:
     def __init__(self, topo: Topology, accounting: str, page_size: int, static_size: int,
                  reserved_size: int, dyn_size: int, atom_size: int, first_chunk_free: int = 0):
-        assert accounting in ("per-node", "memcg")
+        assert accounting in ACCOUNTING_MODES
         self.topo = topo
         self.accounting = accounting
         self.per_node = accounting == "per-node"
         self.page_size = page_size
-        self.counter_max = ((1 << 63) - 1) // page_size     # PAGE_COUNTER_MAX
+        self.counter_max = page_counter_max(page_size)
         self._nr_possible = topo.num_possible_cpus()     # cpu_possible_mask is fixed at boot
         self._charges: Dict[int, tuple] = {}       # _node_updates cache: +-size -> updates
         self._charges_gen = topo.generation

@@ -9,7 +9,6 @@ marked ones first.
 
 from typing import Dict, List, Optional, Tuple
 
-PAGE_COUNTER_MAX_BYTES = (1 << 63) - 1          # LONG_MAX; in pages: // PAGE_SIZE
 MEMCG_EVENTS = ("low", "high", "max", "oom", "oom_kill", "oom_group_kill", "sock_throttled")
 STAT_PERCPU = "percpu"        # bytes, memcg-wide (upstream MEMCG_PERCPU_B or sum of NR_PERCPU_B)
 STAT_KMEM = "kernel"          # pages (MEMCG_KMEM)

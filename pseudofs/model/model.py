@@ -9,7 +9,7 @@ from pseudofs.errors import ModelError
 from pseudofs.model.cgroup import CONTROLLERS, Cgroup, split_path
 from pseudofs.model.kernel import Kernel
 from pseudofs.model.memcg_life import memcg_offline, memcg_online
-from pseudofs.model.percpu_test import AllocGroups
+from pseudofs.model.alloc_groups import AllocGroups
 from pseudofs.model.procs import Host, Membership, NoHost
 from pseudofs.model.topology import Node, Topology
 
@@ -137,6 +137,32 @@ class Model:
         self.members.join(pid, cg, host)
         self.changed()
 
+    def procs_write(self, cg: Cgroup, pid: int, writer_pid: int, host: Host,
+                    threadgroup: bool = True, permission=None) -> None:
+        """__cgroup_procs_write() after parsing: 0 is the writer. cgroup.procs moves the whole
+        process; cgroup.threads (threadgroup=False) one thread, which
+        cgroup_attach_permissions() allows only within its domain: the model has no threaded
+        subtrees, so a thread may only be "moved" to the cgroup it is in (a no-op).
+        `permission(src, dst)`, if given, is cgroup_procs_write_permission(): it raises EACCES."""
+        tgid = host.tgid(writer_pid if pid == 0 else pid)
+        if tgid is None:
+            raise ModelError(errno.ESRCH, f"no such process {pid}")
+        if host.is_kernel_thread(tgid):
+            raise ModelError(errno.EINVAL, "kernel threads cannot be moved")
+        self.reap(host)                # membership may change, even if this write is refused
+        if permission is not None:
+            permission(self.cgroup_of(tgid, host), cg)
+        if not threadgroup:
+            if cg.removed:
+                raise ModelError(errno.ENODEV, "cgroup removed")
+            # cgroup_migrate_vet_dst() before the same-domain check
+            if not cg.is_root() and cg.subtree_control:
+                raise ModelError(errno.EBUSY, "no internal processes: controllers are enabled")
+            if self.cgroup_of(tgid, host) is not cg:
+                raise ModelError(errno.EOPNOTSUPP, "a thread can only move within its domain")
+            return
+        self.attach(cg, tgid, host)
+
     def cgroup_of(self, pid: int, host: Optional[Host] = None) -> Cgroup:
         return self.members.cgroup_of(pid, host or NoHost(), self.root)
 
@@ -184,13 +210,32 @@ class Model:
             self.kernel.stocks.drain_all_stock(memcg)
         self.changed()
 
-    def set_counter(self, cg: Cgroup, field: str, pages: int) -> None:
-        """memory.low/min/swap.max/swap.high/zswap.max: stored, nothing else happens."""
+    def _set_limit(self, cg: Cgroup, field: str, pages: int) -> None:
         setattr(self.memcg_of(cg).memory, field, pages)
         self.changed()
 
-    def set_memcg_flag(self, cg: Cgroup, field: str, value: int) -> None:
-        setattr(self.memcg_of(cg), field, value)
+    # memory.low/min, swap.max/high, zswap.max: stored, nothing else happens in the model
+    def set_memory_min(self, cg: Cgroup, pages: int) -> None:
+        self._set_limit(cg, "min", pages)
+
+    def set_memory_low(self, cg: Cgroup, pages: int) -> None:
+        self._set_limit(cg, "low", pages)
+
+    def set_swap_high(self, cg: Cgroup, pages: int) -> None:
+        self._set_limit(cg, "swap_high", pages)
+
+    def set_swap_max(self, cg: Cgroup, pages: int) -> None:
+        self._set_limit(cg, "swap_max", pages)
+
+    def set_zswap_max(self, cg: Cgroup, pages: int) -> None:
+        self._set_limit(cg, "zswap_max", pages)
+
+    def set_oom_group(self, cg: Cgroup, value: int) -> None:
+        self.memcg_of(cg).oom_group = value
+        self.changed()
+
+    def set_zswap_writeback(self, cg: Cgroup, value: int) -> None:
+        self.memcg_of(cg).zswap_writeback = value
         self.changed()
 
     def reclaim(self, cg: Cgroup, nr_bytes: int) -> None:
@@ -221,6 +266,22 @@ class Model:
     def peak_release(self, cg: Cgroup, key) -> None:
         if cg.memcg is not None:
             cg.memcg.peak_fds.pop(key, None)
+
+    # --- percpu_test control files ------------------------------------------------------------
+    def alloc(self, req, writer_cgroup) -> None:
+        """An alloc command (control.AllocRequest); `writer_cgroup()` gives the writer's cgroup,
+        asked only when the command names none."""
+        cg = self.lookup(req.cgroup) if req.cgroup is not None else writer_cgroup()
+        self.groups.alloc(req.size, req.count, req.align, cg, req.tag, req.account)
+
+    def free(self, req) -> None:
+        """A free command (control.FreeRequest)."""
+        if req.all:
+            self.groups.free_all()
+        elif req.tag is not None:
+            self.groups.free_tag(req.tag, req.count)
+        else:
+            self.groups.free_cgroup(req.cgroup)
 
     # --- CPU hotplug ---------------------------------------------------------------------------
     def stock_cpu(self) -> int:

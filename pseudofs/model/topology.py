@@ -12,6 +12,8 @@ from pseudofs.errors import ModelError
 
 LOCAL_DISTANCE = 10    # include/linux/topology.h
 REMOTE_DISTANCE = 20
+MAX_NR_CPUS = 8192     # largest x86-64 NR_CPUS (CONFIG_MAXSMP)
+MAX_NUMNODES = 1024    # 1 << NODES_SHIFT (10 with CONFIG_MAXSMP)
 
 
 @dataclass(frozen=True)

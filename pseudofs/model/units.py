@@ -7,6 +7,15 @@ from pseudofs.model.topology import LOCAL_DISTANCE, Topology
 
 PCPU_MIN_UNIT_SIZE = 32 << 10           # include/linux/percpu.h
 PERCPU_DYNAMIC_EARLY_SIZE = 20 << 10
+PCPU_UNIT_LIMIT = 16 << 20              # model limit on static + reserved + dynamic
+
+
+def first_chunk_dyn_size(static_size: int, reserved_size: int, dyn_size: int,
+                         page_size: int) -> int:
+    """The first chunk's dynamic area as pcpu_build_alloc_info() sizes it: the request (at
+    least PERCPU_DYNAMIC_EARLY_SIZE) grown so static + reserved + dynamic fill whole pages."""
+    head = static_size + reserved_size
+    return _round_up(head + max(dyn_size, PERCPU_DYNAMIC_EARLY_SIZE), page_size) - head
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,8 @@ def _round_up(x: int, a: int) -> int:
 def build_alloc_info(topo: Topology, static_size: int, reserved_size: int, dyn_size: int,
                      atom_size: int, page_size: int) -> AllocInfo:
     """pcpu_build_alloc_info() with the x86 distance function (pcpu_cpu_distance)."""
-    size_sum = _round_up(static_size + reserved_size
-                         + max(dyn_size, PERCPU_DYNAMIC_EARLY_SIZE), page_size)
-    dyn_size = size_sum - static_size - reserved_size
+    dyn_size = first_chunk_dyn_size(static_size, reserved_size, dyn_size, page_size)
+    size_sum = static_size + reserved_size + dyn_size
     min_unit_size = max(size_sum, PCPU_MIN_UNIT_SIZE)
     alloc_size = _round_up(min_unit_size, atom_size)
     upa = alloc_size // min_unit_size

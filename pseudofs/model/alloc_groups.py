@@ -1,4 +1,4 @@
-"""Allocation groups behind MNT/sys/kernel/debug/percpu_test/{alloc,free} (DESIGN section 4):
+"""Allocation groups behind MNT/sys/kernel/debug/percpu_test/{alloc,free} (README, Control files):
 tagged batches of percpu objects, as a test module would make with __alloc_percpu_gfp()."""
 
 import errno
@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 
 from pseudofs.errors import ModelError
 
-MAX_COUNT = 100000
+MAX_COUNT = 100000          # our control files: objects in one alloc command
 
 
 class AllocGroup:

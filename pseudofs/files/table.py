@@ -1,0 +1,177 @@
+"""The file table: every file and directory of the mount, as rows (pseudofs/files/rows.py).
+
+getattr, readdir (in the kernel's order), open, read and write (fs/routes.py), the validation of
+a configuration's `cgroups:` keys (config_check.py), boot (boot.py) and `pseudofs exec`'s bind
+list (`exec_binds()`) are all derived from TABLE. Adding a kernel file is one row here plus
+one renderer; a writable one adds a parser (control.py) and a model method. See
+docs/ARCHITECTURE.md, "How to add a file".
+"""
+
+from typing import List, Tuple
+
+from pseudofs import control
+from pseudofs.files import cgroup
+from pseudofs.files.rows import PAGE, PROCFS, TABLE, Param, Row, Write
+from pseudofs.render import debugfs, procfs, sysfs
+
+
+def _digits(seg: str, prefix: str):
+    rest = seg[len(prefix):]
+    if seg.startswith(prefix) and rest.isdigit() and (rest == "0" or rest[0] != "0"):
+        return int(rest)
+    return None
+
+
+# --- parameters --------------------------------------------------------------------------------
+def _match_cpu(x, seg):
+    cpu = _digits(seg, "cpu")
+    if cpu is None or cpu not in x.model.topo.present:
+        return False
+    x.cpu = cpu
+    return True
+
+
+def _match_node(x, seg):
+    nid = _digits(seg, "node")
+    if nid is None or nid not in x.model.topo.nodes:
+        return False
+    x.nid = nid
+    return True
+
+
+def _match_pid(x, seg):
+    """/proc/self (the caller's process) or /proc/PID of a process the model knows."""
+    env = x.env
+    if seg == "self":
+        pid = env.host.tgid(env.caller.pid)
+    else:
+        pid = _digits(seg, "")
+        env.reap()
+        if pid not in x.model.members.members:
+            pid = None
+    if pid is None:
+        return False
+    x.pid = pid
+    return True
+
+
+def _pid_names(x):
+    env = x.env
+    env.reap()
+    me = ["self"] if env.host.tgid(env.caller.pid) is not None else []
+    return me + [str(p) for p in sorted(x.model.members.members)]
+
+
+def _match_cgroup(x, seg):
+    child = x.cg.children.get(seg)
+    if child is None:
+        return False
+    x.cg = child
+    return True
+
+
+def _enter_cgroupfs(x):
+    x.cg = x.model.root
+
+
+def _match_topology(x, seg):
+    if seg not in sysfs.TOPOLOGY_FILES:
+        return False
+    x.name = seg
+    return True
+
+
+PARAMS = {
+    "cpu": Param("cpu", _match_cpu,
+                 lambda x: ["cpu%d" % c for c in sorted(x.model.topo.present)]),
+    "node": Param("node", _match_node,
+                  lambda x: ["node%d" % n for n in x.model.topo.node_ids]),
+    "pid": Param("pid", _match_pid, _pid_names, caller=True),
+    "cgroup": Param("cgroup", _match_cgroup, lambda x: list(x.cg.children), recursive=True),
+    "topology": Param("topology", _match_topology, lambda x: list(sysfs.TOPOLOGY_FILES)),
+}
+
+
+# --- rows ----------------------------------------------------------------------------------------
+def _ro(path, fn, size=0, **kw):
+    """A read-only file rendered by fn(model)."""
+    return Row(path, 0o444, read=lambda x, of: fn(x.model), size=size, **kw)
+
+
+def _dir(path, mode=0o755, **kw):
+    return Row(path, mode, is_dir=True, **kw)
+
+
+_SYS = "/sys/devices/system"
+_CPU = _SYS + "/cpu"
+_NODE = _SYS + "/node"
+_PCT = "/sys/kernel/debug/percpu_test"
+
+PROC = (
+    _dir("/proc", 0o555, order=PROCFS, caller=True),
+    _ro("/proc/vmstat", procfs.vmstat, bind=True),
+    _ro("/proc/meminfo", procfs.meminfo, bind=True),
+    # btime: the host's, which the real /proc/PID/stat start times count from
+    Row("/proc/stat", 0o444, read=lambda x, of: procfs.stat(x.model, x.host.btime()),
+        bind=True),
+    _ro("/proc/cpuinfo", procfs.cpuinfo, bind=True),
+    _ro("/proc/cgroups", procfs.cgroups, bind=True),
+    _dir("/proc/{pid}", 0o555, order=PROCFS, caller=True),
+    Row("/proc/{pid}/cgroup", 0o444, caller=True,
+        read=lambda x, of: procfs.pid_cgroup(x.model.cgroup_of(x.pid, x.host))),
+)
+
+SYSFS = (
+    _dir("/sys", 0o555),
+    _dir("/sys/devices"),
+    _dir(_SYS),
+    _dir(_CPU, bind=True),
+    *(_ro(f"{_CPU}/{w}", lambda m, w=w: sysfs.cpu_mask(m, w), PAGE)
+      for w in ("possible", "present", "online", "offline")),
+    _ro(_CPU + "/kernel_max", sysfs.kernel_max, PAGE),
+    _dir(_CPU + "/{cpu}"),
+    # x86: the boot CPU has no online file (no hotplug)
+    Row(_CPU + "/{cpu}/online", 0o644, size=PAGE, exists=lambda x: x.cpu != 0,
+        read=lambda x, of: sysfs.cpu_online(x.model, x.cpu),
+        write=Write(control.cpu_online,
+                    lambda x, v, io: x.model.set_cpu_online(x.cpu, v))),
+    # topology/ exists while the CPU is online (cpuhp state CPUHP_TOPOLOGY_PREPARE)
+    _dir(_CPU + "/{cpu}/topology", exists=lambda x: x.cpu in x.model.topo.online),
+    Row(_CPU + "/{cpu}/topology/{topology}", 0o444,
+        read=lambda x, of: sysfs.cpu_topology(x.model, x.cpu, x.name),
+        size=lambda x: sysfs.topology_size(x.model, x.name)),
+    _dir(_NODE, bind=True),
+    *(_ro(f"{_NODE}/{w}", lambda m, w=w: sysfs.node_mask(m, w), PAGE)
+      for w in ("possible", "online", "has_cpu", "has_memory", "has_normal_memory")),
+    _dir(_NODE + "/{node}"),
+    *(Row(f"{_NODE}/{{node}}/{name}", 0o444, size=PAGE,
+          read=lambda x, of, fn=fn: fn(x.model, x.nid))
+      for name, fn in (("cpulist", sysfs.node_cpulist), ("cpumap", sysfs.node_cpumap),
+                       ("distance", sysfs.node_distance), ("meminfo", sysfs.node_meminfo),
+                       ("numastat", sysfs.node_numastat), ("vmstat", sysfs.node_vmstat))),
+)
+
+CGROUPFS = (
+    _dir("/sys/fs"),
+    # cgroup directories: mkdir/rmdir/chown/chmod act on their cgroup (fs/routes.py)
+    Row("/sys/fs/cgroup", 0o755, is_dir=True, bind=True, enter=_enter_cgroupfs,
+        owner=lambda x: (x.cg.uid, x.cg.gid, x.cg.mode)),
+    *cgroup.ROWS,
+)
+
+DEBUGFS = (
+    _dir("/sys/kernel"),
+    _dir("/sys/kernel/debug", 0o700, order=TABLE),
+    _ro("/sys/kernel/debug/percpu_stats", debugfs.percpu_stats),
+    _dir(_PCT, 0o700, order=TABLE),
+    Row(_PCT + "/alloc", 0o600, read=lambda x, of: debugfs.alloc_listing(x.model),
+        write=Write(control.alloc, lambda x, v, io: x.model.alloc(v, io.writer_cgroup))),
+    Row(_PCT + "/free", 0o200, write=Write(control.free, lambda x, v, io: x.model.free(v))),
+)
+
+TABLE_ROWS: Tuple[Row, ...] = (_dir("/", 0o555, order=TABLE),) + PROC + SYSFS + CGROUPFS + DEBUGFS
+
+
+def exec_binds(rows=TABLE_ROWS) -> List[Tuple[str, bool]]:
+    """(path, is a directory) of every row `pseudofs exec` binds over the host's same path."""
+    return [(row.path, row.is_dir) for row in rows if row.bind]
