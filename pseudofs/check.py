@@ -1,5 +1,5 @@
 """`pseudofs check`: where the per-node sums and the memcg totals of a model disagree, why, and by
-how much (reference/kernel-numbers.md, "Where the per-node numbers can differ"); then the model's
+how much (README, "The two accounting modes"); then the model's
 internal invariants. An explained disagreement is a finding; a broken invariant makes the model
 unsound (exit 1).
 
@@ -277,35 +277,6 @@ def _invariants(model, memcgs, sums, objs, rep: Report) -> None:
         if topo.generation == 0 or not k.per_node:
             need(k.nodestat.nr_percpu[nid] == want, f"node {nid}: nr_percpu "
                  f"{k.nodestat.nr_percpu[nid]} != {want} (populated pages x nr_cpus_node)")
-
-
-# --- state digest ------------------------------------------------------------------------------
-
-def digest(model) -> tuple:
-    """Everything a command changes but memory.events: objects, charges, stats, stocks, chunks.
-    Equal digests before and after a failed command show it was all-or-nothing."""
-    k, pc, st = model.kernel, model.kernel.pcpu, model.kernel.stocks
-    chunks = tuple(
-        (slot, c.id, c.isolated, tuple(sorted(c.areas.items())), bytes(c.populated),
-         c.nr_empty_pop_pages, c.free_bytes, tuple(sorted((p, tuple(sorted(s.items())))
-                                                          for p, s in c.page_src.items())))
-        for slot, lst in enumerate(pc.lists) for c in lst)
-    memcgs = tuple(
-        (m.cgroup.path, tuple(sorted(m.local.items())), tuple(sorted(m.hier.items())),
-         tuple(sorted(m.node_local.items())),
-         tuple(m.node_stat(nid) for nid in sorted(m.node_local)),
-         m.memory.usage, m.memory.max, m.memory.watermark, m.memory.local_watermark,
-         tuple((id(o), o.nr_charged_bytes, o.nr_objects) for o in m.objcg_list))
-        for m in live_memcgs(model))
-    objects = tuple((g.tag, g.shown_cgroup().path, tuple(
-        (o.chunk.id, o.bit_off, o.size, id(o.objcg)) for o in g.objects))
-        for g in model.groups.groups.values())
-    tree = tuple((c.path, c.memcg is not None, tuple(sorted(c.subtree_control)))
-                 for c in [model.root, *model.root.descendants()])
-    return (tuple(sorted(pc.stats.items())), pc.nr_populated, pc.nr_empty_pop_pages, chunks,
-            tuple(sorted(k.nodestat.free_pages.items())),
-            tuple(sorted(k.nodestat.nr_percpu.items())), memcgs, objects, tree,
-            (id(st.cached), st.nr_pages, id(st.cached_objcg), st.nr_bytes))
 
 
 # --- entry points ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from daemon_util import (REPO, STALE, diff, errno_of, fstype, pfs, render_mount,
                          wait_until, write_errno)
 from pseudofs.errors import ModelError
 from pseudofs.fs import statelog
+from pseudofs.model.state import digest
 
 CONFIG = """\
 kernel: {accounting: per-node}
@@ -341,7 +342,7 @@ def test_a_bad_config_for_a_new_state_is_refused_before_detaching(daemons, tmp_p
     assert not (tmp_path / "state").exists()
 
 
-def test_refused_writes_that_changed_nothing_are_not_recorded(tmp_path):
+def test_refused_writes_are_recorded_with_their_errno_and_replay_the_same(tmp_path):
     from pseudofs.fs.tree import Caller, OpenFile
     path = tmp_path / "state"
     t = statelog.open_state(str(path), CONFIG, "c.yaml")
@@ -350,14 +351,19 @@ def test_refused_writes_that_changed_nothing_are_not_recorded(tmp_path):
         with pytest.raises(Exception) as e:
             t.write(OpenFile(PCT + "/alloc", os.O_WRONLY, Caller()), data)
         assert e.value.errno in (errno.EINVAL, errno.ENOENT, errno.EEXIST)
-    assert path.stat().st_size == size
+    assert path.stat().st_size > size
     t.write(OpenFile(CG + "/app/a/memory.max", os.O_WRONLY, Caller()), b"0")
     with pytest.raises(Exception) as e:                      # refused, but counts events
         t.write(OpenFile(PCT + "/alloc", os.O_WRONLY, Caller()), b"size=8 cgroup=/app/a")
     assert e.value.errno == errno.ENOMEM
     recs = statelog.parse(str(path), path.read_bytes()).records
-    assert [r["errno"] for _, r in recs] == [0, errno.ENOMEM]
+    assert [r["errno"] for _, r in recs] == [
+        errno.EINVAL, errno.EINVAL, errno.ENOENT, errno.EEXIST, 0, errno.ENOMEM]
+    live = digest(t.model)
     t.close()
+    again = statelog.open_state(str(path), None, "c.yaml")    # replays every refusal alike
+    assert digest(again.model) == live
+    again.close()
 
 
 def test_stale_mount_is_recovered_by_mount_and_cleared_by_umount(daemons, cfg, tmp_path):

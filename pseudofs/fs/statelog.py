@@ -3,9 +3,8 @@ appended to FILE (and fsync'ed) before its write(2), mkdir(2), ... returns; the 
 replays FILE on the deterministic model and renders every file as before, history included.
 
 `StateLog` wraps the route table (a `Tree`, pseudofs/fs/tree.py) and records its mutating calls:
-write, mkdir, rmdir, chown, chmod. A call is recorded when it succeeded, or when it failed but
-moved something (the model's generation, the memcg event counters a failed charge counts, the
-sequence of automatic tags); a refused call that changed nothing is not. Each record carries
+write, mkdir, rmdir, chown, chmod, refused ones included (a refused charge still counts its
+memcg events, and a replay must refuse it the same way). Each record carries
 what the command depended on besides the model: the caller (uid, gid, pid), the open flags,
 the bytes written, and every answer the host gave about real processes while the command ran
 (the writer's tgid and cgroup, the start times a cgroup.procs write compares ...), so a replay
@@ -101,16 +100,6 @@ class ReplayHost(_Questions):
         if not answers:
             return self._UNKNOWN[name]
         return answers.pop(0) if len(answers) > 1 else answers[0]
-
-
-def fingerprint(model) -> tuple:
-    """What a refused command may still have changed: the generation, the memcg event counts
-    (a failed charge counts max/oom), the automatic-tag sequence (repr of itertools.count)."""
-    events = 0
-    for cg in (model.root, *model.root.descendants()):
-        if cg.memcg is not None:
-            events += sum(cg.memcg.events_local.values())
-    return model.generation, events, repr(getattr(model.groups, "_seq", None))
 
 
 # --- one call, live or replayed -----------------------------------------------------------------
@@ -340,20 +329,19 @@ class StateLog:
         if self.log.failed:
             raise ModelError(errno.EIO, "the state file cannot be written (%s): changes are "
                              "refused" % self.log.failed)
-        model = self.tree.model
-        before = fingerprint(model)
         recorder = RecordingHost(self.tree.host)
         outcome, exc = _run(self.tree, recorder, call)
-        if outcome == 0 or outcome == BUG or fingerprint(model) != before:
-            rec.update(caller=[caller.uid, caller.gid, caller.pid], host=recorder.facts,
-                       errno=outcome)
-            try:
-                self.log.append(rec)
-            except OSError:
-                log.error("state %s: cannot record %s %s: %s; the change is not durable and "
-                          "further changes are refused", self.log.path, rec["op"], rec["path"],
-                          self.log.failed)
-                raise ModelError(errno.EIO, "state file write failed") from None
+        # Every call is recorded, refused ones too: a refusal may still have changed state (the
+        # memcg events a refused charge counts), and its replay must end the same way.
+        rec.update(caller=[caller.uid, caller.gid, caller.pid], host=recorder.facts,
+                   errno=outcome)
+        try:
+            self.log.append(rec)
+        except OSError:
+            log.error("state %s: cannot record %s %s: %s; the change is not durable and "
+                      "further changes are refused", self.log.path, rec["op"], rec["path"],
+                      self.log.failed)
+            raise ModelError(errno.EIO, "state file write failed") from None
         if exc is not None:
             raise exc
 

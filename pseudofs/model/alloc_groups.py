@@ -2,7 +2,6 @@
 tagged batches of percpu objects, as a test module would make with __alloc_percpu_gfp()."""
 
 import errno
-import itertools
 from typing import Dict, List, Optional
 
 from pseudofs.errors import ModelError
@@ -11,7 +10,12 @@ MAX_COUNT = 100000          # our control files: objects in one alloc command
 
 
 class AllocGroup:
-    __slots__ = ("tag", "cgroup", "size", "align", "account", "objects", "objcg", "memcg")
+    STATE = ("objects",)
+    FIXED = ("tag", "cgroup", "size", "align", "account", "objcg", "memcg")
+    __slots__ = STATE + FIXED
+
+    def state_key(self):
+        return ("group", self.tag)
 
     def __init__(self, tag, cgroup, size, align, account, objcg, memcg):
         self.tag, self.cgroup, self.size, self.align = tag, cgroup, size, align
@@ -30,14 +34,18 @@ class AllocGroup:
 
 
 class AllocGroups:
+    STATE = ("groups", "next_tag")
+    FIXED = ("model",)
+
     def __init__(self, model):
         self.model = model
         self.groups: Dict[str, AllocGroup] = {}
-        self._seq = itertools.count(1)
+        self.next_tag = 1          # automatic tags: t1, t2, ...
 
     def _new_tag(self) -> str:
         while True:
-            tag = f"t{next(self._seq)}"
+            tag = f"t{self.next_tag}"
+            self.next_tag += 1
             if tag not in self.groups:
                 return tag
 
@@ -47,6 +55,7 @@ class AllocGroups:
             raise ModelError(errno.EINVAL, f"count must be 1..{MAX_COUNT}")
         k = self.model.kernel
         size, align = k.pcpu.check_request(size, align)
+        next_tag = self.next_tag
         if tag is None:
             tag = self._new_tag()
         elif tag in self.groups:
@@ -54,9 +63,13 @@ class AllocGroups:
         memcg = cgroup.nearest_memcg()
         objcg = memcg.objcg if account and not memcg.is_root() else None
         group = AllocGroup(tag, cgroup, size, align, account, objcg, memcg)
-        with k.transaction([memcg]):
-            for _ in range(count):
-                group.objects.append(k.pcpu_alloc(size, align, objcg, account))
+        try:
+            with k.transaction([memcg]):
+                for _ in range(count):
+                    group.objects.append(k.pcpu_alloc(size, align, objcg, account))
+        except ModelError:
+            self.next_tag = next_tag         # a refused command uses up no automatic tag
+            raise
         self.groups[tag] = group
         self.model.changed()
         return group

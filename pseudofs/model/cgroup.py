@@ -8,6 +8,14 @@ CONTROLLERS = ("memory",)        # model choice: the one controller modeled (REA
 
 
 class Cgroup:
+    STATE = ("children", "subtree_control", "memcg", "procs", "freeze", "max_descendants",
+             "max_depth", "uid", "gid", "mode", "file_owner", "file_mode", "removed")
+    CACHE = ("nr_desc", "nr_desc_memcg", "nr_procs_subtree")    # counts over the subtree
+    FIXED = ("name", "parent")
+
+    def state_key(self):
+        return ("cgroup", self.path)
+
     def __init__(self, name: str, parent: Optional["Cgroup"], uid: int = 0, gid: int = 0,
                  mode: int = 0o755):
         self.name = name

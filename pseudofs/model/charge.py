@@ -28,6 +28,10 @@ def get_order(nr_pages: int) -> int:
 class Stocks:
     """memcg_stock (pages) and obj_stock (bytes) of the stock CPU."""
 
+    STATE = ("cached", "nr_pages", "cached_objcg", "nr_bytes", "over_high_pages",
+             "over_high_memcg")
+    FIXED = ("page_size", "release_objcg")
+
     def __init__(self, page_size: int):
         self.page_size = page_size
         self.cached: Optional[Memcg] = None

@@ -19,6 +19,15 @@ def _ffs(x: int) -> int:
 class PercpuChunk:
     """struct pcpu_chunk. Offsets (`off`) are bytes from the chunk base inside a unit."""
 
+    STATE = ("isolated", "list_slot", "free_bytes", "_fs", "_fl", "areas", "used", "populated",
+             "page_src", "nr_populated", "nr_empty_pop_pages", "nr_alloc", "max_alloc_size")
+    CACHE = ("_by_len", "_contig", "_fit_hint")
+    FIXED = ("id", "page_size", "nr_pages", "block_bits", "map_bits", "immutable",
+             "has_obj_exts", "start_offset", "end_offset", "start_bits", "end_bits")
+
+    def state_key(self):
+        return ("chunk", self.id)
+
     def __init__(self, chunk_id: int, nr_pages: int, page_size: int, *, start_offset: int = 0,
                  map_size: Optional[int] = None, immutable: bool = False,
                  has_obj_exts: bool = True):
@@ -54,14 +63,6 @@ class PercpuChunk:
         self.max_alloc_size = 0
         self._contig: Optional[Tuple[int, int]] = None     # (bits, start) cache
         self._fit_hint: Dict[Tuple[int, int], int] = {}     # (bits, align) -> first extent that may fit
-
-    def copy_state(self) -> dict:
-        """Everything a transaction may need to put back, containers copied one level deep
-        (their items are ints, or dicts that are replaced, never changed in place)."""
-        state = {k: (v.copy() if isinstance(v, (list, dict, bytearray)) else v)
-                 for k, v in self.__dict__.items()}
-        state["_by_len"] = {n: set(starts) for n, starts in self._by_len.items()}
-        return state
 
     def _add_ext(self, start: int, n: int) -> None:
         starts = self._by_len.get(n)

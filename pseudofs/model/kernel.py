@@ -4,6 +4,7 @@ the stocks and the cgroup root. No files, no FUSE, no text formats."""
 import contextlib
 from typing import Dict, Iterable, List, Optional
 
+from pseudofs.model import state
 from pseudofs.model.cgroup import Cgroup
 from pseudofs.model.limits import page_counter_max
 from pseudofs.model.charge import Stocks
@@ -25,13 +26,22 @@ def mult_frac(x: int, n: int, d: int) -> int:
 class PercpuObject:
     """One live percpu object: where it sits and the obj_cgroup it was charged to."""
 
-    __slots__ = ("chunk", "bit_off", "size", "objcg")
+    STATE = ("objcg",)
+    FIXED = ("chunk", "bit_off", "size")
+    __slots__ = STATE + FIXED
+
+    def state_key(self):
+        return ("object", self.chunk.id, self.bit_off)
 
     def __init__(self, chunk, bit_off: int, size: int, objcg: Optional[ObjCgroup]):
         self.chunk, self.bit_off, self.size, self.objcg = chunk, bit_off, size, objcg
 
 
 class Kernel:
+    CACHE = ("_charges", "_charges_gen")
+    FIXED = ("topo", "accounting", "per_node", "page_size", "counter_max", "_nr_possible",
+             "nodestat", "pcpu", "stocks", "root")
+
     def __init__(self, topo: Topology, accounting: str, page_size: int, static_size: int,
                  reserved_size: int, dyn_size: int, atom_size: int, first_chunk_free: int = 0):
         assert accounting in ACCOUNTING_MODES
@@ -162,7 +172,7 @@ class Kernel:
             self._restore(snap)
             self.stocks.over_high_pages, self.stocks.over_high_memcg = 0, None
             raise
-        self.pcpu.commit(snap[3])
+        self.pcpu.commit(snap[1])
 
     def _touched(self, memcgs: Iterable[Memcg]) -> List[Memcg]:
         seen: Dict[int, Memcg] = {}
@@ -181,28 +191,16 @@ class Kernel:
         objcgs = [o for m in ms for o in m.objcg_list]
         if self.stocks.cached_objcg is not None:
             objcgs.append(self.stocks.cached_objcg)
-        mem = [(m, dict(m.local), dict(m.hier), dict(m.node_local), dict(m.node_hier),
-                m.memory.usage, m.memory.watermark, m.memory.local_watermark, list(m.objcg_list))
-               for m in ms]
-        objs = [(o, o.memcg, o.nr_charged_bytes, o.nr_objects) for o in objcgs]
-        st = self.stocks
-        stock = (st.cached, st.nr_pages, st.cached_objcg, st.nr_bytes)
-        return (mem, objs, stock, self.pcpu.snapshot(), self.nodestat.snapshot())
+        saved = [(o, state.snapshot(o))
+                 for o in [*ms, *(m.memory for m in ms), *objcgs, self.stocks, self.nodestat]]
+        return saved, self.pcpu.snapshot()
 
     def _restore(self, snap: tuple) -> None:
-        mem, objs, stock, pcpu, nodestat = snap
+        saved, pcpu = snap
         dirty = self.root.memcg._dirty_list     # marks made by the failed command: undone
         for m in dirty:
             m._dirty = False
         dirty.clear()
-        for m, local, hier, nl, nh, usage, wm, lwm, ol in mem:
-            m.local, m.hier, m.node_local, m.node_hier = local, hier, nl, nh
-            m._node_flushed = dict(nl)
-            m.memory.usage, m.memory.watermark, m.memory.local_watermark = usage, wm, lwm
-            m.objcg_list = ol
-        for o, memcg, ncb, nobj in objs:
-            o.memcg, o.nr_charged_bytes, o.nr_objects = memcg, ncb, nobj
-        st = self.stocks
-        st.cached, st.nr_pages, st.cached_objcg, st.nr_bytes = stock
+        for obj, s in saved:
+            state.restore(obj, s)
         self.pcpu.restore(pcpu)
-        self.nodestat.restore(nodestat)

@@ -17,8 +17,13 @@ STAT_KMEM = "kernel"          # pages (MEMCG_KMEM)
 class PageCounter:
     """struct page_counter (mm/page_counter.c), hierarchical through `parent`."""
 
-    __slots__ = ("usage", "max", "high", "low", "min", "watermark", "local_watermark",
-                 "parent", "swap_max", "swap_high", "zswap_max", "swap_peak", "owner")
+    STATE = ("usage", "max", "high", "low", "min", "watermark", "local_watermark",
+             "swap_max", "swap_high", "zswap_max", "swap_peak")
+    FIXED = ("parent", "owner")
+    __slots__ = STATE + FIXED
+
+    def state_key(self):
+        return self.owner.state_key() + ("memory",)
 
     def __init__(self, parent: Optional["PageCounter"], counter_max: int, owner=None):
         self.owner = owner              # the Memcg whose `memory` counter this is
@@ -69,6 +74,15 @@ class PageCounter:
 
 class Memcg:
     """struct mem_cgroup: counters local to it and hierarchical (itself + descendants)."""
+
+    STATE = ("local", "hier", "node_local", "node_hier", "events_local", "events", "oom_group",
+             "zswap_writeback", "objcg_list", "own_objects", "peak_fds", "online")
+    CACHE = ("_node_flushed", "_dirty")     # the rstat flush's bookkeeping
+    KEPT = ("events_local", "events")       # a refused charge still counts max/oom
+    FIXED = ("cgroup", "parent", "chain", "memory", "_dirty_list", "objcg")
+
+    def state_key(self):
+        return ("memcg", self.cgroup.path)
 
     def __init__(self, cgroup, parent: Optional["Memcg"], node_ids: List[int], counter_max: int):
         self.cgroup = cgroup                      # the Cgroup this memcg belongs to
@@ -170,7 +184,14 @@ class Memcg:
 class ObjCgroup:
     """struct obj_cgroup: re-pointed to the parent memcg when its memcg goes offline."""
 
+    STATE = ("memcg", "nr_charged_bytes", "nr_objects")
+    FIXED = ("origin",)
+
     def __init__(self, memcg: Memcg):
+        self.origin = memcg.cgroup.path      # the cgroup it was made for: its stable name
         self.memcg = memcg
         self.nr_charged_bytes = 0
         self.nr_objects = 0        # live percpu objects charged through it (the refcount)
+
+    def state_key(self):
+        return ("objcg", self.origin)

@@ -15,6 +15,9 @@ from pseudofs.model.topology import Node, Topology
 
 
 class Model:
+    STATE = ("generation",)
+    FIXED = ("topo", "config", "kernel", "root", "members", "groups")
+
     def __init__(self, config):
         k, t, p = config.kernel, config.topology, config.percpu
         nodes = [Node(n.id, n.cpus, n.hotplug_cpus, n.memory, n.distance) for n in t.nodes]

@@ -5,13 +5,17 @@ Pages for a CPU come from the CPU's node, or from the nearest node with free mem
 """
 
 import errno
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Optional
 
 from pseudofs.errors import ModelError
 from pseudofs.model.topology import Topology
 
 
 class NodeStat:
+    STATE = ("free_pages", "nr_percpu")
+    CACHE = ("_per_node",)
+    FIXED = ("topo", "page_size", "per_node", "total_pages")
+
     def __init__(self, topo: Topology, page_size: int, per_node: bool):
         self.topo = topo
         self.page_size = page_size
@@ -76,8 +80,3 @@ class NodeStat:
     def used_pages(self, nid: int) -> int:
         return self.total_pages[nid] - self.free_pages[nid]
 
-    def snapshot(self) -> List[Dict[int, int]]:
-        return [dict(self.free_pages), dict(self.nr_percpu)]
-
-    def restore(self, snap: List[Dict[int, int]]) -> None:
-        self.free_pages, self.nr_percpu = dict(snap[0]), dict(snap[1])

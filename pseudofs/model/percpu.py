@@ -5,6 +5,7 @@ import errno
 from typing import Dict, List, Optional, Tuple
 
 from pseudofs.errors import ModelError
+from pseudofs.model import state
 from pseudofs.model.chunk import PCPU_MIN_ALLOC_SIZE, PercpuChunk
 from pseudofs.model.nodestat import NodeStat
 from pseudofs.model.topology import Topology
@@ -22,6 +23,12 @@ def _fls(x: int) -> int:
 
 
 class PercpuAllocator:
+    STATE = ("lists", "nr_populated", "nr_empty_pop_pages", "atomic_alloc_failed",
+             "need_balance", "_next_id", "stats")
+    FIXED = ("topo", "nodestat", "info", "_txns", "page_size", "unit_size", "unit_pages",
+             "sidelined_slot", "free_slot", "to_depopulate_slot", "reserved_chunk",
+             "first_chunk")
+
     def __init__(self, topo: Topology, nodestat: NodeStat, page_size: int, static_size: int,
                  reserved_size: int, dyn_size: int, atom_size: int, first_chunk_free: int = 0):
         self._txns: List[dict] = []     # open transactions (snapshot/commit/restore)
@@ -398,17 +405,12 @@ class PercpuAllocator:
         return out
 
     # --- transactions ---------------------------------------------------------------------------
-    _SHARED = ("topo", "nodestat", "info", "_txns")
-
     def snapshot(self) -> dict:
-        """Open a transaction: the allocator's own fields now, and each chunk's state the first
+        """Open a transaction: the allocator's own state now, and each chunk's state the first
         time the transaction touches it (copy on write), so a command costs what it changes,
         not the size of the allocator. Restored INTO the same chunk objects: live
         PercpuObjects keep pointing at the chunks they were allocated from."""
-        state = {k: v for k, v in self.__dict__.items() if k not in self._SHARED}
-        state["lists"] = [list(lst) for lst in self.lists]
-        state["stats"] = dict(self.stats)
-        txn = {"state": state, "chunks": {}}
+        txn = {"state": state.snapshot(self), "chunks": {}}
         self._txns.append(txn)
         return txn
 
@@ -417,14 +419,13 @@ class PercpuAllocator:
         for txn in self._txns:
             saved = txn["chunks"]
             if id(chunk) not in saved:
-                saved[id(chunk)] = (chunk, chunk.copy_state())
+                saved[id(chunk)] = (chunk, state.snapshot(chunk))
 
     def commit(self, txn: dict) -> None:
         self._txns.remove(txn)
 
     def restore(self, txn: dict) -> None:
         self._txns.remove(txn)
-        self.__dict__.update(txn["state"])
+        state.restore(self, txn["state"])
         for chunk, saved in txn["chunks"].values():
-            chunk.__dict__.clear()
-            chunk.__dict__.update(saved)
+            state.restore(chunk, saved)

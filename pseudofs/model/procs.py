@@ -39,6 +39,8 @@ class NoHost:
 class Membership:
     """pid -> (cgroup, join time, start time) for the processes the model was told about."""
 
+    STATE = ("members",)
+
     def __init__(self):
         self.members = {}
 

@@ -28,6 +28,11 @@ class Node:
 class Topology:
     """The machine's CPUs and nodes. Only `online` changes at run time (CPU hotplug)."""
 
+    STATE = ("online", "generation")
+    CACHE = ("_nr_cpus_node",)
+    FIXED = ("nodes", "node_ids", "nr_cpus", "present", "possible", "_cpu_node", "nr_cpu_ids",
+             "nr_node_ids", "_dist")
+
     def __init__(self, nodes: Sequence[Node], possible: Optional[FrozenSet[int]] = None,
                  online: Optional[FrozenSet[int]] = None, nr_cpus: int = 512):
         self.nodes: Dict[int, Node] = {n.id: n for n in sorted(nodes, key=lambda n: n.id)}
