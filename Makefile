@@ -1,4 +1,4 @@
-# pseudofs: make run | make stop | make test | make bench | make clean
+# pseudofs: make run | make stop | make test | make soak | make bench | make clean
 #
 # `make run` and `make test` install what is missing first: Debian's fuse and libfuse2 (and
 # python3-venv) through apt-get when run as root, then a virtualenv in .venv with the package
@@ -75,12 +75,13 @@ define run_scripts
 	done
 endef
 
-.PHONY: help run stop test bench clean install deps tools
+.PHONY: help run stop test soak bench clean install deps tools
 
 help:
 	@echo "make run     install what is missing, mount $(CONFIG) at ./$(MNT)"
 	@echo "make stop    unmount ./$(MNT)"
-	@echo "make test    install what is missing, run the test suite"
+	@echo "make test    install what is missing, run the test suite (the quick runs)"
+	@echo "make soak    the long runs: 10,000 fuzzed writes, 30 s of concurrent writers, ..."
 	@echo "make bench   run the accounting benchmark (BENCH_ARGS=...)"
 	@echo "make clean   remove .venv and build artefacts"
 
@@ -163,9 +164,13 @@ stop:
 	  { fusermount -u $(MNT) || fusermount -uz $(MNT); } && echo "$(MNT) unmounted"; \
 	fi
 
+# pytest exits 5 when it collects no test: both targets fail then, loudly.
 test: install tools
-	$(VPY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(VPY) -m pytest -q -p no:cacheprovider -m "not soak" tests $(PYTEST_ARGS)
 	$(call run_scripts,$(EXAMPLES))
+
+soak: install tools
+	$(VPY) -m pytest -q -p no:cacheprovider -m soak tests $(PYTEST_ARGS)
 
 bench: install
 	$(call apt_tools,$(BENCH_APT),bench/readbench.py compares with,LXCFS is then not measured)

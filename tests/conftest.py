@@ -214,6 +214,11 @@ def mounted(mount_tree, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # Golden files (tests/test_golden.py): `pytest --update-golden` rewrites tests/golden/<mode>/.
 # ------------------------------------------------------------------------------------------------
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "soak: a long run; `make soak` runs these, `make test` leaves them out")
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite tests/golden/<mode>/ from the current renderers")

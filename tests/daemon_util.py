@@ -10,7 +10,6 @@ import errno
 import os
 import re
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -46,29 +45,6 @@ def fstype(mnt: str):
     """The fstype mounted at mnt (from mountinfo; never stats a stale mount)."""
     from pseudofs.fs import daemon
     return daemon.mounted_fstype(str(mnt))
-
-
-def render_mount(mnt: str, skip=("/proc/self",)) -> dict:
-    """Everything a reader sees: {relative path: bytes} for readable files, plus
-    {path + "/": (listing)} and {path + "@": (mode, uid, gid, size)} for every entry."""
-    out = {}
-
-    def visit(rel):
-        full = mnt + rel
-        st = os.lstat(full)
-        out[rel + "@"] = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size)
-        if stat.S_ISDIR(st.st_mode):
-            names = sorted(os.listdir(full))
-            out[rel + "/"] = tuple(names)
-            for name in names:
-                child = rel + "/" + name
-                if not any(child == s or child.startswith(s + "/") for s in skip):
-                    visit(child)
-        elif st.st_mode & 0o444:
-            with open(full, "rb") as f:
-                out[rel] = f.read()
-    visit("")
-    return out
 
 
 def diff(a: dict, b: dict, limit=5) -> str:
@@ -122,29 +98,6 @@ class Daemons:
                 if "Traceback" in text or " ERROR " in text:
                     problems.append("daemon log %s:\n%s" % (log, text[-4000:]))
         return problems
-
-
-def errno_of(fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        return e.errno
-    return 0
-
-
-def write_errno(path, data: bytes, flags=os.O_WRONLY):
-    """One write(2) on a fresh fd: 0 on success, else the errno (of open or write)."""
-    try:
-        fd = os.open(path, flags)
-    except OSError as e:
-        return e.errno
-    try:
-        os.write(fd, data)
-        return 0
-    except OSError as e:
-        return e.errno
-    finally:
-        os.close(fd)
 
 
 STALE = (errno.ENOTCONN, errno.ECONNABORTED)

@@ -21,16 +21,12 @@ import threading
 import pytest
 
 from conftest import build_model_tree
+from helpers import three_nodes
 from pseudofs.fs.tree import Caller
 
 CONFIG = """\
 kernel: {accounting: per-node, page_size: 4096, nr_cpus: 512}
-topology:
-  nodes:
-    - {id: 0, cpus: "0-2", memory: 8G}
-    - {id: 1, cpus: "3", memory: 4G}
-    - {id: 2, cpus: "", memory: 4G}
-  possible_cpus: "0-5"
+""" + three_nodes("4G", node0_memory="8G") + """\
 root_subtree_control: [memory]
 cgroups:
   - path: /app                    # a memcg with usage: the target of most refused writes

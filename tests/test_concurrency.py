@@ -17,9 +17,12 @@ import sys
 import time
 
 
+import pytest
+
 from daemon_util import REPO
 
-DURATION = float(os.environ.get("PSEUDOFS_STRESS_SECONDS", "30"))
+# `make test` runs 5 s, `make soak` 30 s; PSEUDOFS_STRESS_SECONDS overrides both
+QUICK_SECONDS, SOAK_SECONDS = 5.0, 30.0
 WRITERS, READERS = 8, 4
 CONFIG = """\
 kernel: {accounting: per-node}
@@ -176,23 +179,28 @@ def reader(mnt, j, duration, out_path):
                    "count": {i: sorted(v) for i, v in seen_count.items()}}, f)
 
 
-def _spawn(role, mnt, k, out):
+def _spawn(role, mnt, k, out, duration):
     code = ("import sys; sys.path.insert(0, %r); import test_concurrency as t; t.%s(%r, %d, %r, %r)"
-            % (os.path.dirname(os.path.abspath(__file__)), role, mnt, k, DURATION, out))
+            % (os.path.dirname(os.path.abspath(__file__)), role, mnt, k, duration, out))
     return subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=REPO),
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_writers_and_readers_at_once(daemons, tmp_path):
+@pytest.mark.parametrize("seconds", [
+    QUICK_SECONDS, pytest.param(SOAK_SECONDS, marks=pytest.mark.soak)])
+def test_writers_and_readers_at_once(daemons, tmp_path, seconds):
+    duration = float(os.environ.get("PSEUDOFS_STRESS_SECONDS", seconds))
     cfg = tmp_path / "c.yaml"
     cfg.write_text(CONFIG)
     mnt = str(tmp_path / "mnt")
     daemons.mount(mnt, "-c", cfg)
     start = pcpu_global(_read(mnt + "/sys/kernel/debug/percpu_stats"))
-    procs = [_spawn("writer", mnt, i, str(tmp_path / ("w%d.json" % i))) for i in range(WRITERS)]
-    procs += [_spawn("reader", mnt, j, str(tmp_path / ("r%d.json" % j))) for j in range(READERS)]
+    procs = [_spawn("writer", mnt, i, str(tmp_path / ("w%d.json" % i)), duration)
+             for i in range(WRITERS)]
+    procs += [_spawn("reader", mnt, j, str(tmp_path / ("r%d.json" % j)), duration)
+              for j in range(READERS)]
     for p in procs:
-        _, err = p.communicate(timeout=DURATION + 120)
+        _, err = p.communicate(timeout=duration + 120)
         assert p.returncode == 0, err
     ws = [json.load(open(tmp_path / ("w%d.json" % i))) for i in range(WRITERS)]
     rs = [json.load(open(tmp_path / ("r%d.json" % j))) for j in range(READERS)]
@@ -237,4 +245,4 @@ def test_writers_and_readers_at_once(daemons, tmp_path):
     assert writes > 100 and reads > 100
     print("concurrency: %d writers, %d readers, %.0f s: %d writes (%d objects allocated, %d "
           "freed), %d reads, %d distinct snapshots checked" % (
-              WRITERS, READERS, DURATION, writes, allocated, freed, reads, observed))
+              WRITERS, READERS, duration, writes, allocated, freed, reads, observed))

@@ -10,6 +10,7 @@ from pseudofs.config_schema import (
     DEFAULT_NODES, AllocConfig, CgroupConfig, Config, KernelConfig, NodeConfig, PercpuConfig,
     TopologyConfig)
 from pseudofs.errors import ConfigError
+from pseudofs.model.model import Model
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -98,8 +99,9 @@ topology:
     assert topo.nodes[3].memory == 0
     assert topo.possible == frozenset(range(16))
     assert topo.online == frozenset(range(8)) | {12, 13}
-    assert topo.node_of(14) is None and topo.node_of(9) == 1
-    assert topo.distance(0, 0) == 10 and topo.distance(0, 3) == 20
+    model = Model(parse_config(text)).topo          # the model's view of the same topology
+    assert model.node_of(14) is None and model.node_of(9) == 1
+    assert model.distance(0, 0) == 10 and model.distance(0, 3) == 20
 
 
 def test_node_defaults_cpu_lists_as_yaml_lists_and_distance_rows():
@@ -112,7 +114,7 @@ topology:
     topo = parse_config(text).topology
     assert topo.nodes[0] == NodeConfig(0, frozenset({0, 1}), memory=16 << 30, distance=(10, 21))
     assert topo.nodes[1].memory == 1 << 30
-    assert topo.distance(1, 0) == 21
+    assert Model(parse_config(text)).topo.distance(1, 0) == 21
 
 
 def test_cgroup_files_keep_their_raw_text_in_file_order():

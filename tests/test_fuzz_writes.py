@@ -25,7 +25,8 @@ from pseudofs.fs import statelog
 from pseudofs.fs.tree import Caller
 
 PCT = "/sys/kernel/debug/percpu_test"
-N_WRITES = int(os.environ.get("PSEUDOFS_FUZZ_WRITES", "10000"))
+# `make test` runs the short fuzz, `make soak` the long one; PSEUDOFS_FUZZ_WRITES overrides both
+QUICK_WRITES, SOAK_WRITES = 1000, 10000
 DIGEST_EVERY = 20
 KERNEL_ERRNOS = {errno.EINVAL, errno.ERANGE, errno.ENOENT, errno.EBUSY, errno.ESRCH,
                  errno.EEXIST, errno.ENOMEM, errno.EAGAIN, errno.EOPNOTSUPP, errno.E2BIG,
@@ -199,7 +200,10 @@ def sleeper():
     p.wait()
 
 
-def test_fuzz_every_writable_file(mount_tree, tmp_path, sleeper, fuse_log):
+@pytest.mark.parametrize("n_writes", [
+    QUICK_WRITES, pytest.param(SOAK_WRITES, marks=pytest.mark.soak)])
+def test_fuzz_every_writable_file(mount_tree, tmp_path, sleeper, fuse_log, n_writes):
+    n_writes = int(os.environ.get("PSEUDOFS_FUZZ_WRITES", n_writes))
     state = str(tmp_path / "state")
     tree = statelog.open_state(state, CONFIG, "fuzz.yaml")
     mnt = mount_tree(tree)
@@ -213,7 +217,7 @@ def test_fuzz_every_writable_file(mount_tree, tmp_path, sleeper, fuse_log):
     assert {"alloc", "free", "online", "cgroup.procs", "memory.max", "memory.peak",
             "cgroup.subtree_control", "memory.reclaim", "cgroup.kill"} <= names
     i = 0
-    while stats["writes"] < N_WRITES:
+    while stats["writes"] < n_writes:
         if i % 200 == 0:
             with tree.lock:
                 files = sorted(_files(tree))

@@ -17,6 +17,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import three_node_nodes
 from pseudofs.check import check
 from pseudofs.model.state import digest
 from pseudofs.config import parse_config
@@ -29,12 +30,7 @@ SETTINGS = settings(max_examples=int(os.environ.get("PSEUDOFS_EXAMPLES", "100"))
 
 TOPOLOGIES = {
     # CPUs 0-2 / CPU 3 / memory-only node; CPUs 4-5 possible in no node (P = 6)
-    "three": """  nodes:
-    - {id: 0, cpus: "0-2", memory: 1G}
-    - {id: 1, cpus: "3", memory: 1G}
-    - {id: 2, cpus: "", memory: 1G}
-  possible_cpus: "0-5"
-""",
+    "three": three_node_nodes("1G"),
     # 3 + 4 CPUs (mult_frac rounding), hotplug slots 7-8 on node 1
     "rounding": """  nodes:
     - {id: 0, cpus: "0-2", memory: 1G}

@@ -9,6 +9,7 @@ import errno
 
 import pytest
 
+from helpers import three_node_nodes
 from pseudofs.check import check, live_objects
 from pseudofs.model.state import digest
 from pseudofs.config import parse_config
@@ -36,12 +37,7 @@ def digest_but_events(m: Model):
 
 
 # CPUs 0-2 on node 0, CPU 3 on node 1, node 2 memory-only; possible 0-5 (4-5 in no node): P = 6
-THREE_NODES = """  nodes:
-    - {id: 0, cpus: "0-2", memory: 8G}
-    - {id: 1, cpus: "3", memory: 4G}
-    - {id: 2, cpus: "", memory: 4G}
-  possible_cpus: "0-5"
-"""
+THREE_NODES = three_node_nodes("4G", node0_memory="8G")
 
 
 # --- the unit layout (pcpu_build_alloc_info) -----------------------------------------------------

@@ -8,14 +8,11 @@ import time
 
 import pytest
 
+from helpers import three_nodes
+
 SCENARIO = """
 kernel: {accounting: %s}
-topology:
-  nodes:
-    - {id: 0, cpus: "0-2", memory: 4G}
-    - {id: 1, cpus: "3", memory: 4G}
-    - {id: 2, cpus: "", memory: 4G}
-  possible_cpus: "0-5"
+""" + three_nodes("4G").replace("%", "%%") + """\
 cgroups:
   - path: /app
 """

@@ -11,20 +11,15 @@ import textwrap
 
 import pytest
 
-from daemon_util import (REPO, STALE, diff, errno_of, fstype, pfs, render_mount,
-                         wait_until, write_errno)
+from daemon_util import REPO, STALE, diff, fstype, pfs, wait_until
+from helpers import errno_of, three_nodes, walk as render_mount, write_errno
 from pseudofs.errors import ModelError
 from pseudofs.fs import statelog
 from pseudofs.model.state import digest
 
 CONFIG = """\
 kernel: {accounting: per-node}
-topology:
-  nodes:
-    - {id: 0, cpus: "0-2", memory: 1G}
-    - {id: 1, cpus: "3", memory: 1G}
-    - {id: 2, cpus: "", memory: 1G}
-  possible_cpus: "0-5"
+""" + three_nodes("1G") + """\
 cgroups:
   - path: /app
     subtree_control: [memory]
