@@ -1,4 +1,4 @@
-"""pseudofs command line (DESIGN section 6): mount, umount, render, exec, check, bench."""
+"""pseudofs command line (README, Command line): mount, umount, render, exec, check, bench."""
 
 import argparse
 import os

@@ -288,7 +288,7 @@ def format_cpulist(cpus) -> str:
     return ",".join(out)
 
 
-# --- percpu_test control lines (DESIGN section 4) -------------------------------------------
+# --- percpu_test control lines (README, Control files) -------------------------------------------
 
 def parse_control(line, allowed=None, flags=frozenset()) -> dict:
     """Tokenize one control-file write: whitespace-separated `key=value` tokens in any order

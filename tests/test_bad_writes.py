@@ -1,7 +1,8 @@
 """Bad (and odd) writes to every writable file, through the real mount with real syscalls.
 
-For each refused write: the exact errno the kernel returns (reference/cgroup-v2-memory.md (c),
-(d); procfs-sysfs.md (f); DESIGN section 4 for our own percpu_test files) and NOTHING changed:
+For each refused write: the exact errno the kernel returns (the write handlers of
+mm/memcontrol.c, kernel/cgroup/cgroup.c, drivers/base/cpu.c; README's Control files for our own
+percpu_test files) and NOTHING changed:
 every file of the tree (every directory listing, mode, owner, size and readable file's bytes)
 reads the same as before. That whole-tree comparison runs after every write on the mounted Tree
 in this process (the handlers the mount calls; a walk through FUSE costs ~0.6 s), and at the
@@ -630,7 +631,7 @@ def test_alloc_refused(w):
 
 def test_alloc_enomem_changes_nothing_but_events(w):
     """Over memory.max: ENOMEM; objects, charges and stats unchanged, the failure's events
-    (memory.events of /tight) counted (DESIGN section 3, Failed commands)."""
+    (memory.events of /tight) counted (README, Model choices)."""
     f = PCT + "/alloc"
     events = CG + "/tight/memory.events"
     w.refused(f, b"size=64 cgroup=/tight tag=t1", errno.ENOMEM, ignore=(events,))

@@ -7,7 +7,7 @@ keeps changing.
 For every write: only a kernel errno (never EIO: a bug the adapter caught), and a refused write
 leaves the model's generation unchanged; around every 20th write the whole tree is rendered
 before and after, and a refused write changed nothing (but the memory.events counters a refused
-charge counts, DESIGN section 3). The `fuse_log` fixture fails the test on any logged error or
+charge counts). The `fuse_log` fixture fails the test on any logged error or
 traceback. The tree is served through the state log, so at the end the state file is replayed
 into a fresh model, which must render the same bytes: garbage cannot desynchronize durability.
 """
@@ -77,7 +77,7 @@ def _kv_soup(rng):
 
 
 def _valid(rng, name, tags, pids=()):
-    """Commands the kernel (or DESIGN section 4) accepts, so the model keeps changing."""
+    """Commands the kernel (or README's Control files) accepts, so the model keeps changing."""
     if name == "alloc":
         cmd = "size=%d count=%d cgroup=%s" % (rng.choice([4, 8, 64, 100, 1000, 4096, 32768]),
                                                 rng.randint(1, 40),

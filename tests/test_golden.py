@@ -4,7 +4,7 @@ The tree is built from tests/golden/config.yaml (the 3-node machine of the mount
 CPUs 0-2, node 1 CPU 3, node 2 memory-only, possible CPUs 0-5) with `kernel.accounting` set per
 mode, walked with `pseudofs.cli.walk` (what `pseudofs render` writes) and compared with
 tests/golden/<mode>/<path>. `pytest --update-golden` rewrites them (review the diff before
-committing it!). A few targeted checks pin the key orders of reference/ independently of the
+committing it!). A few targeted checks pin the kernel's key orders independently of the
 golden bytes, so a regenerated golden file cannot silently bless a wrong order.
 """
 
@@ -143,11 +143,11 @@ def test_golden_attributes(mode, request):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_render_is_deterministic(mode):
-    """The same config gives the same bytes (DESIGN section 3: the model is deterministic)."""
+    """The same config gives the same bytes (README, Model choices: the model is deterministic)."""
     assert render(mode) == rendered(mode)
 
 
-# --- targeted key-order checks against reference/ ---------------------------------------------
+# --- targeted key-order checks against the kernel ---------------------------------------------
 def _keys(data: bytes) -> list:
     return [line.split(b" ", 1)[0].decode() for line in data.splitlines()]
 
@@ -163,7 +163,7 @@ MEMORY_STAT_HEAD = ["anon", "file", "kernel", "kernel_stack", "pagetables", "sec
 
 @pytest.mark.parametrize("mode", MODES)
 def test_numa_stat_percpu_row(mode):
-    """cgroup-v2-memory.md (b): percpu is the 6th row of memory.numa_stat after the patch,
+    """mm/memcontrol.c memory_stats[]: percpu is the 6th row of memory.numa_stat after the patch,
     absent before it (MEMCG_PERCPU_B is a memcg-only item); memcg-only keys never appear."""
     files = rendered(mode)
     dirs = _cgroup_dirs(files)
@@ -186,7 +186,7 @@ def test_numa_stat_percpu_row(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_memory_stat_percpu_is_7th(mode):
-    """cgroup-v2-memory.md (a): percpu is line 7 in both modes; the patch does not move it."""
+    """mm/memcontrol.c memory_stats[]: percpu is line 7 in both modes; the patch does not move it."""
     files = rendered(mode)
     for d in _cgroup_dirs(files):
         keys = _keys(files[d + "/memory.stat"])
@@ -197,7 +197,7 @@ def test_memory_stat_percpu_is_7th(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_nr_percpu_last_node_item(mode):
-    """procfs-sysfs.md (a), (b): nr_percpu right after nr_kernel_file_pages (last node item) in
+    """mm/vmstat.c vmstat_text[]: nr_percpu right after nr_kernel_file_pages (last node item) in
     /proc/vmstat and the last line of every nodeN/vmstat in per-node mode; nowhere in memcg."""
     files = rendered(mode)
     keys = _keys(files["/proc/vmstat"])

@@ -1,5 +1,5 @@
 """Property-based tests: random sequences of cgroup, controller, allocation, hotplug and limit
-commands, checking the invariants of DESIGN section 3 after every one.
+commands, checking the invariants of docs/ARCHITECTURE.md ("Invariants") after every one.
 
 - after every command the model is sound (`pseudofs.check`: allocator and memcg agree on the live
   objects, per-chunk and global empty-page counts, kmem and page counter account for every live

@@ -1,5 +1,5 @@
-"""Kernel input parsers against the kernel's edge cases (reference/cgroup-v2-memory.md (c),
-reference/procfs-sysfs.md (f), lib/kstrtox.c, lib/cmdline.c, lib/bitmap-str.c)."""
+"""Kernel input parsers against the kernel's edge cases (mm/page_counter.c
+page_counter_memparse, lib/kstrtox.c, lib/cmdline.c, lib/bitmap-str.c)."""
 
 import errno
 

@@ -1,4 +1,4 @@
-"""The model against values computed by hand (reference/kernel-numbers.md, percpu-allocator.md).
+"""The model against values computed by hand (mm/percpu.c, mm/memcontrol.c, the patch).
 
 Every expected number below is derived in the comment next to it; none is read back from the model.
 Notation: S object size, P num_possible_cpus(), n nr_cpus_node(nid), extra = S/4*8 = 2S,
@@ -96,7 +96,7 @@ def test_three_nodes_one_cpu_each_size_4(mode):
 
 
 def test_rounding_loss_p7_split_3_4():
-    # kernel-numbers.md point 1: S = 4, P = 7 split 3 + 4: 12 + mult_frac(8,3,7)=3 -> 15,
+    # S = 4, P = 7 split 3 + 4: 12 + mult_frac(8,3,7)=3 -> 15,
     # 16 + mult_frac(8,4,7)=4 -> 20; total 35 instead of F = 36
     m = make("""  nodes:
     - {id: 0, cpus: "0-2", memory: 1G}
@@ -146,7 +146,7 @@ def test_hotplug_slots_and_cpus_of_no_node():
     - {id: 0, cpus: "0-3", hotplug_cpus: "4-7", memory: 1G}""")
     assert m.topo.num_possible_cpus() == 8 and m.topo.nr_cpus_node(0) == 4
     assert m.kernel.node_charges(1280) == {0: 6400}
-    # possible 64, online 8 on one node (kernel-numbers.md point 2): 8S + floor(2S*8/64) vs 66S
+    # possible 64, online 8 on one node : 8S + floor(2S*8/64) vs 66S
     m = make("""  nodes:
     - {id: 0, cpus: "0-7", memory: 1G}
   possible_cpus: "0-63\"""")
@@ -163,7 +163,7 @@ def test_hotplug_slots_and_cpus_of_no_node():
     assert m.kernel.nodestat.nr_percpu[0] == dyn * 8
 
 
-# --- the charge path: worked example of kernel-numbers.md ----------------------------------------
+# --- the charge path: a worked example ----------------------------------------
 
 @pytest.mark.parametrize("mode", MODES)
 def test_worked_example_single_object(mode):

@@ -35,33 +35,31 @@ from pseudofs.fs.tree import Attr, Caller, OpenFile, Tree
 log = logging.getLogger("pseudofs")
 
 # What simple_statfs() reports for sysfs, cgroupfs and debugfs: page-size blocks, no space, no
-# inodes, NAME_MAX names. (st_fsid/f_type stay FUSE's: see DESIGN "Known limits".)
+# inodes, NAME_MAX names. (st_fsid/f_type stay FUSE's: README, Known limits.)
 STATFS = {
     "f_bsize": 4096, "f_frsize": 4096, "f_blocks": 0, "f_bfree": 0, "f_bavail": 0,
     "f_files": 0, "f_ffree": 0, "f_favail": 0, "f_namemax": 255,
 }
 
 
-# Positive dentries may be cached (DESIGN section 2): with 1 s, an open+read+close of
-# sys/fs/cgroup/memory.stat costs 1 LOOKUP round trip instead of 4, and took 0.53x-0.61x the
-# time it takes with entry_timeout=0 (bench/readbench.py mounts both).
-# Attributes and negative entries are never cached, so stat and test -e see a file vanish
-# at once, and every open re-resolves its path against the model.
+# Positive dentries may be cached (docs/ARCHITECTURE.md, Caches): with 1 s, an open+read+close
+# of sys/fs/cgroup/memory.stat costs 1 LOOKUP round trip instead of 4 (bench/README.md has the
+# measured difference). Attributes and negative entries are never cached, so stat and test -e
+# see a file vanish at once, and every open re-resolves its path against the model.
 ENTRY_TIMEOUT = 1.0
 
 # How libfuse runs the callbacks: "single" is fuse_loop in the serving Python thread, "multi"
 # is fuse_loop_mt, a pool of libfuse threads. Every callback from a thread Python does not know
 # makes and drops a thread state (ctypes: PyGILState_Ensure/Release), and the GIL lets one
-# callback run at a time anyway. bench/readbench.py (`make bench`) measured an open+read+close
-# of memory.stat at 0.39x the pool's time with daemon and reader on one CPU and 0.80x on two
-# (the minimal fusepy file: 0.38x and 0.77x), a second reader still gaining 2.5x.
+# callback run at a time anyway, so the single loop is the default (bench/README.md compares
+# the two, measured side by side by bench/readbench.py).
 THREAD_MODELS = ("single", "multi")
 THREADS = "single"
 
 
 def mount_options(allow_other: bool = False,
                   entry_timeout: float = ENTRY_TIMEOUT) -> Dict[str, object]:
-    """The libfuse (2.9) mount options pseudofs uses; see DESIGN section 2."""
+    """The libfuse (2.9) mount options pseudofs uses (docs/ARCHITECTURE.md, Caches)."""
     opts: Dict[str, object] = {
         "fsname": "pseudofs",
         "subtype": "pseudofs",            # /proc/mounts: "pseudofs MNT fuse.pseudofs ..."
@@ -302,8 +300,8 @@ class _Loop(FUSE):
 
     - the callbacks of the read path call FuseOps directly: fusepy's own versions go through
       operations(name, ...) and fill a struct stat one ctypes field at a time (set_st_attrs),
-      which cost about 30 us of Python per open+fstat+read+read+close of memory.stat, twice
-      the whole of the minimal fusepy file (bench/readbench.py);
+      which cost twice the whole of the minimal fusepy file's Python work per
+      open+fstat+read+read+close of memory.stat (bench/README.md);
     - `_wrapper` (every callback goes through it) turns errors into errnos: FuseOSError and
       ModelError into theirs, anything else is a bug, logged (the suite fails on it) as EIO.
     """

@@ -1,6 +1,6 @@
 """The kmem charge path the percpu allocator uses (mm/memcontrol.c, v6.18).
 
-Model choice (DESIGN section 3): the stocks of one logical CPU, each holding one memcg
+Model choice (README, Model choices): the stocks of one logical CPU, each holding one memcg
 (page stock) or one obj_cgroup (byte stock) at a time.
 """
 

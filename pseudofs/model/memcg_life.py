@@ -8,7 +8,7 @@ from pseudofs.model.memcg import Memcg
 if TYPE_CHECKING:       # pragma: no cover
     from pseudofs.model.kernel import Kernel
 
-# mem_cgroup_alloc(): per-CPU sizes on x86-64 with every option on (reference/kernel-numbers.md)
+# mem_cgroup_alloc(): per-CPU sizes of its structures on x86-64 with every option on
 VMSTATS_PERCPU = 1280            # struct memcg_vmstats_percpu, 64-byte aligned type
 VMSTATS_ALIGN = 64
 MEMCG1_EVENTS_PERCPU = 24        # struct memcg1_events_percpu (CONFIG_MEMCG_V1)

@@ -67,7 +67,7 @@ class Topology:
         return self._cpu_node.get(cpu)
 
     def cpu_to_node(self, cpu: int) -> int:
-        """cpu_to_node(): CPUs no node lists are grouped with node 0 (DESIGN section 3)."""
+        """cpu_to_node(): CPUs no node lists are grouped with node 0 (README, Configuration)."""
         nid = self._cpu_node.get(cpu)
         return self.node_ids[0] if nid is None else nid
 

@@ -44,7 +44,7 @@ CPUINFO_LINES = (
     "power management:",
 )
 
-#: The 6.18 sample VM's CPU (reference/samples-linux-6.18/proc/cpuinfo).
+#: The 6.18 sample VM's CPU (tests/data/samples-linux-6.18/proc/cpuinfo).
 X86_SAMPLE_CPU = {
     "vendor_id": "AuthenticAMD",
     "cpu_family": 26,

@@ -12,7 +12,7 @@ kernel or of the source version, and are marked below. Every table in
 * a tuple of those: present when all of them hold.
 
 ``PATCH_BASE`` is the profile the mount uses: the gates that were on in the
-Linux 6.18 x86-64 VM of ``reference/samples-linux-6.18`` (read off its
+Linux 6.18 x86-64 VM of ``tests/data/samples-linux-6.18`` (read off its
 /proc/vmstat, /proc/meminfo and node meminfo), plus the version markers of the
 mm tree the 2026 percpu patch applies to. ``LINUX_6_18`` is the same VM
 without those markers, i.e. exactly what the sample files show; it exists so
