@@ -378,10 +378,6 @@ class PercpuAllocator:
         if size > s["max_alloc_size"]:
             s["max_alloc_size"] = size
 
-    def _stats_area_dealloc(self) -> None:
-        self.stats["nr_dealloc"] += 1
-        self.stats["nr_cur_alloc"] -= 1
-
     def _stats_chunk_alloc(self) -> None:
         self.stats["nr_chunks"] += 1
         self.stats["nr_max_chunks"] = max(self.stats["nr_max_chunks"], self.stats["nr_chunks"])

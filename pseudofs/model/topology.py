@@ -59,9 +59,6 @@ class Topology:
     def num_possible_cpus(self) -> int:
         return len(self.possible)
 
-    def num_online_cpus(self) -> int:
-        return len(self.online)
-
     def node_of(self, cpu: int) -> Optional[int]:
         """The node that lists `cpu`, or None for a possible CPU no node lists."""
         return self._cpu_node.get(cpu)

@@ -33,9 +33,6 @@ class AllocInfo:
     groups: List[List[int]]        # CPUs per group, group order (first CPU ascending)
     cpu_unit: Dict[int, int]       # possible CPU -> unit index
 
-    def pages_per_unit(self, page_size: int) -> int:
-        return self.unit_size // page_size
-
 
 def _round_up(x: int, a: int) -> int:
     return (x + a - 1) // a * a

@@ -73,7 +73,6 @@ TOPOLOGY_FILES = (
     "package_cpus_list", "die_cpus", "thread_siblings_list", "core_id", "core_cpus",
     "thread_siblings",
 )
-PAGE_SIZE = 4096
 _ONE_CPU = ("thread_siblings", "core_cpus", "cluster_cpus")          # the CPU itself
 _PACKAGE = ("core_siblings", "die_cpus", "package_cpus")             # its node's online CPUs
 
@@ -82,12 +81,12 @@ def topology_size(model, name: str) -> int:
     """st_size of a topology file. The masks are binary attributes sized for NR_CPUS
     (include/linux/cpumask.h CPUMAP_FILE_MAX_BYTES, CPULIST_FILE_MAX_BYTES); the ids are
     ordinary attributes (a page)."""
-    nr = model.topo.nr_cpus
+    nr, page = model.topo.nr_cpus, model.page_size
     if name.endswith("_list"):
-        return nr * 7 // 2 if nr * 7 // 2 > PAGE_SIZE else PAGE_SIZE
+        return nr * 7 // 2 if nr * 7 // 2 > page else page
     if name in _ONE_CPU + _PACKAGE:
-        return nr * 9 // 32 - 1 if nr * 9 // 32 > PAGE_SIZE else PAGE_SIZE
-    return PAGE_SIZE
+        return nr * 9 // 32 - 1 if nr * 9 // 32 > page else page
+    return page
 
 
 def cpu_topology(model, cpu: int, name: str) -> bytes:
