@@ -172,10 +172,14 @@ test: install tools
 soak: install tools
 	$(VPY) -m pytest -q -p no:cacheprovider -m soak tests $(PYTEST_ARGS)
 
+# The output of the three benchmarks is also written into bench/README.md's figures section.
 bench: install
 	$(call apt_tools,$(BENCH_APT),bench/readbench.py compares with,LXCFS is then not measured)
-	$(VPY) -m pseudofs bench $(BENCH_ARGS)
-	$(call run_scripts,$(BENCH_SCRIPTS))
+	@out="$$(mktemp)"; trap 'rm -f "$$out"' EXIT; \
+	{ echo "== pseudofs bench $(BENCH_ARGS)"; $(VPY) -m pseudofs bench $(BENCH_ARGS); \
+	  for s in $(BENCH_SCRIPTS); do echo "== $$s"; PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VPY) "$$s"; done; \
+	} 2>&1 | tee "$$out"; \
+	$(VPY) bench/update_readme.py "$$out" && echo "bench/README.md: figures updated"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
