@@ -352,8 +352,11 @@ def test_topology_file_sizes_follow_nr_cpus():
     """include/linux/cpumask.h: mask files are sized for NR_CPUS, at least a page."""
     from types import SimpleNamespace
     from pseudofs.render.sysfs import topology_size
-    at = lambda nr, name: topology_size(SimpleNamespace(topo=SimpleNamespace(nr_cpus=nr)), name)  # noqa: E731
+    def at(nr, name, page_size=4096):
+        return topology_size(SimpleNamespace(topo=SimpleNamespace(nr_cpus=nr),
+                                             page_size=page_size), name)
     assert [at(256, n) for n in ("core_id", "package_cpus", "package_cpus_list")] == [4096] * 3
+    assert at(256, "core_id", 65536) == 65536 == at(8192, "package_cpus_list", 65536)
     assert [at(8192, n) for n in ("core_id", "package_cpus", "package_cpus_list")] == \
         [4096, 4096, 8192 * 7 // 2]
     assert at(16384, "thread_siblings") == 16384 * 9 // 32 - 1
