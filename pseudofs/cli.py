@@ -13,21 +13,16 @@ def _load(config_path):
 
 
 def cmd_mount(args) -> int:
-    from pseudofs.fs.routes import build_tree
     from pseudofs.fs import daemon
+    from pseudofs.fs.tree_factory import tree_factory
 
+    # in the foreground, warnings reach the terminal directly; a daemon's reach the parent,
+    # which prefixes them
+    prefix = "pseudofs: warning: " if args.foreground else "warning: "
     try:
-        if args.state:
-            from pseudofs.fs import statelog
-            # in the foreground, warnings reach the terminal directly; a daemon's reach the
-            # parent, which prefixes them
-            prefix = "pseudofs: warning: " if args.foreground else "warning: "
-            factory = statelog.mount_factory(args.state, args.config, warn=lambda msg: print(
-                prefix + msg, file=sys.stderr, flush=True))
-        else:
-            config = _load(args.config)   # refuse a bad config before detaching
-            factory = lambda: build_tree(config)   # noqa: E731
-    except ConfigError as e:
+        factory = tree_factory(args.config, args.state, warn=lambda msg: print(
+            prefix + msg, file=sys.stderr, flush=True))
+    except ConfigError as e:             # refused before detaching
         print("\n".join(e.problems), file=sys.stderr)
         return 2
     return daemon.mount(factory, args.mountpoint, foreground=args.foreground,

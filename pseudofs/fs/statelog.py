@@ -227,50 +227,6 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
         raise
 
 
-def read_config_text(config_path: Optional[str]) -> Tuple[str, str]:
-    """(YAML text, source name) of a config file, or of the built-in defaults for None."""
-    from pseudofs.config import DEFAULT_YAML
-    if config_path is None:
-        return DEFAULT_YAML, "<built-in defaults>"
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            return f.read(), str(config_path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{config_path}: cannot read: {e}"]) from None
-
-
-def has_state(path: str) -> bool:
-    """Does `path` hold a state (at least a header) to mount?"""
-    try:
-        return os.path.getsize(path) > len(MAGIC)
-    except OSError:
-        return False
-
-
-def mount_factory(state_path: str, config_path: Optional[str], host=None,
-                  warn: Callable[[str], None] = log.warning) -> Callable[[], "StateLog"]:
-    """For `pseudofs mount --state FILE [-c CONFIG]`: checks the config now (ConfigError) when
-    FILE holds no state yet; the returned factory opens, locks and replays FILE in the daemon.
-    Paths are made absolute: the daemon changes to /."""
-    state_path = os.path.abspath(state_path)
-    config_path = os.path.abspath(config_path) if config_path else None
-    text, source = None, None
-    if not has_state(state_path):
-        from pseudofs.config import parse_config
-        text, source = read_config_text(config_path)
-        parse_config(text, source)
-    else:
-        try:
-            text, source = read_config_text(config_path)
-        except ConfigError:
-            source = config_path            # the recorded configuration wins anyway
-
-    def factory():
-        return open_state(state_path, text, source or "<built-in defaults>", host,
-                          explicit_config=config_path is not None, warn=warn)
-    return factory
-
-
 # --- the Tree wrapper -------------------------------------------------------------------------
 class StateLog:
     """A Tree that records every call that changed the model before the call returns."""
