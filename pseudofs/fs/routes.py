@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from pseudofs import control
+from pseudofs import check, control
 from pseudofs.errors import ModelError
 from pseudofs.fs import kernfs, perms
 from pseudofs.fs.cgroup_files import CGROUP_FILES, MEMBERSHIP_FILES, files_of, has_file
@@ -105,12 +105,17 @@ class Routes:
             (r"/sys/kernel", _static_dir("debug")),
             (r"/sys/kernel/debug", lambda m: Dir(lambda: ["percpu_stats", "percpu_test"], 0o700)),
             (r"/sys/kernel/debug/percpu_stats", _ro(debugfs.percpu_stats)),
-            (r"/sys/kernel/debug/percpu_test", lambda m: Dir(lambda: ["alloc", "free"], 0o700)),
+            (r"/sys/kernel/debug/percpu_test",
+             lambda m: Dir(lambda: ["alloc", "free", "check"], 0o700)),
             (r"/sys/kernel/debug/percpu_test/alloc", lambda m: File(
                 0o600, lambda of: debugfs.alloc_listing(m),
                 lambda of, data: control.alloc(m, data, lambda: self._writer_cgroup(of)))),
             (r"/sys/kernel/debug/percpu_test/free", lambda m: File(
                 0o200, None, lambda of, data: control.free(m, data))),
+            # `pseudofs check` of the live model (pseudofs.check.parse_report reads it back);
+            # a pure function of the model, so cached like any render
+            (r"/sys/kernel/debug/percpu_test/check",
+             lambda m: File(0o400, lambda of: check.check(m).text().encode())),
             (CGROOT + r"(?P<path>(?:/[^/]+)*)", self._cgroup_path),
         ]
         self.compiled = [(re.compile(p + r"\Z"), fn) for p, fn in self.table]
