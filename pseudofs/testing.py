@@ -154,6 +154,8 @@ class Mount(Rendered):
 
     def free(self, tag=None, *, count=None, cgroup=None, all=False) -> None:
         """`free` with the keys given: tag (and count), cgroup, or all."""
+        if tag is None and cgroup is None and not all:
+            raise TypeError("free() needs a tag, a cgroup or all=True")
         words = (["all"] if all else []) + ["%s=%s" % (k, v) for k, v in
                                             (("tag", tag), ("count", count), ("cgroup", cgroup))
                                             if v is not None]

@@ -20,6 +20,7 @@ from pseudofs.fs import daemon
 
 MOUNT_TIMEOUT = 10.0     # seconds until a mount must answer
 EXIT_TIMEOUT = 10.0      # seconds for a daemon to exit once unmounted
+GRACE = 1.0              # ... before a lazily detached mount's daemon is told to go
 
 # Runs this very pseudofs (the one imported here, installed or from a checkout) with the calling
 # interpreter, without touching the environment that `pseudofs exec` hands on to CMD.
@@ -136,9 +137,10 @@ def _abort_connection(dev: Optional[int]) -> None:
 def stop(mountpoint: str, pid: Optional[int] = None, dev: Optional[int] = None,
          timeout: float = EXIT_TIMEOUT) -> List[str]:
     """Unmount `mountpoint` and make sure daemon `pid` is gone: `pseudofs umount` (fusermount -u,
-    a lazy detach if busy, a stale mount cleared), then wait for the daemon; one that stays is
-    aborted (fusectl, with the mount's st_dev `dev`), then killed. Returns the problems (text);
-    a daemon that was already gone (killed) is none."""
+    a lazy detach if busy, a stale mount cleared), then wait for the daemon; if it stays (a file
+    still open keeps a lazily detached mount alive) its connection is aborted (fusectl, with
+    the mount's st_dev `dev`) and it gets SIGTERM; one that still stays is killed. Returns the
+    problems (text); a daemon that was already gone (killed) is none."""
     problems = []
     if daemon.mounted_fstype(mountpoint) == daemon.FSTYPE:
         said = io.StringIO()
@@ -146,15 +148,18 @@ def stop(mountpoint: str, pid: Optional[int] = None, dev: Optional[int] = None,
             status = daemon.umount(mountpoint)
         if status and daemon.mounted_fstype(mountpoint) == daemon.FSTYPE:
             problems.append("cannot unmount %s: %s" % (mountpoint, said.getvalue().strip()))
-    if pid is not None and not _wait_gone(pid, timeout):
-        _abort_connection(dev)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if _wait_gone(pid, 1.0):
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        problems.append("the daemon (pid %d) of %s did not exit within %g s after the unmount; "
-                        "killed" % (pid, mountpoint, timeout))
+    if pid is None or _wait_gone(pid, GRACE):
+        return problems
+    # A file still open keeps a lazily detached mount, and its daemon, alive: abort the
+    # connection (fusectl, if mounted) or SIGTERM the daemon (libfuse leaves its loop on it).
+    _abort_connection(dev)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _wait_gone(pid, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        problems.append("the daemon (pid %d) of %s did not exit within %g s of SIGTERM; killed"
+                        % (pid, mountpoint, timeout))
     return problems
 
 
