@@ -5,6 +5,7 @@ left on the machine afterwards (mounts, daemons, directories) are checked here."
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -194,22 +195,29 @@ def test_an_installed_wheel_exposes_the_plugin(tmp_path):
     a test using pseudofs_mount passes there. Needs PyPI (or pip's cache) for pytest, fusepy
     and PyYAML."""
     t0 = time.monotonic()
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    subprocess.run(pip + ["wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), REPO],
-                   check=True, capture_output=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    src = tmp_path / "src"                 # a copy: the build writes build/ and *.egg-info
+    for name in ("pseudofs", "setup.cfg", "pyproject.toml", "README.md"):
+        copy = shutil.copytree if os.path.isdir(os.path.join(REPO, name)) else shutil.copy
+        copy(os.path.join(REPO, name), src / name,
+             **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree
+                else {}))
+    subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel",
+                    "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
+                   check=True, capture_output=True, timeout=300, env=env)
     wheels = list((tmp_path / "dist").glob("pseudofs-*.whl"))
     assert len(wheels) == 1
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     vpy = str(env_dir / "bin" / "python")
     subprocess.run([vpy, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    str(wheels[0]), "pytest"], check=True, capture_output=True, timeout=600)
+                    str(wheels[0]), "pytest"], check=True, capture_output=True, timeout=600,
+                   env=env)
     work = tmp_path / "work"
     work.mkdir()
     (work / "test_it.py").write_text(
         "def test_it(pseudofs_mount):\n"
         "    assert pseudofs_mount.read('proc/vmstat').startswith('nr_free_pages ')\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
     where = subprocess.run([vpy, "-c", "import pseudofs; print(pseudofs.__file__)"], cwd=work,
                            env=env, capture_output=True, text=True, check=True)
     assert where.stdout.startswith(str(env_dir))               # the wheel, not this checkout
