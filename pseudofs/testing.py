@@ -248,7 +248,8 @@ def rendered(config=None, *, version=None, accounting=None, faults=None) -> Iter
         out = os.path.join(work, "tree")
         said = io.StringIO()
         with contextlib.redirect_stderr(said):
-            status = cli.main(["render", out] + (["-c", cfg] if cfg else []))
+            # absolute, as mounted() gives it: percpu_test/check's header names the file
+            status = cli.main(["render", out] + (["-c", os.path.abspath(cfg)] if cfg else []))
         if status == 2:
             raise ConfigError(said.getvalue().strip().splitlines())
         if status:

@@ -186,6 +186,17 @@ def test_given_mountpoint(tmp_path):
     assert kept.is_dir() and daemon.mounted_fstype(str(kept)) is None
 
 
+def test_state_survives_the_next_mount(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with mounted(state="state.log") as m:                 # relative to the caller's cwd
+        m.mkdir("/kept")
+        tag = m.alloc(64, count=5, cgroup="/kept")
+        listing = m.read(PCT + "/alloc")
+    with mounted(state="state.log") as m:
+        assert m.read(PCT + "/alloc") == listing and ("tag=%s " % tag) in listing
+        assert m.cgroup("/kept").is_dir()
+
+
 def test_config_forms(tmp_path):
     mapping = yaml.safe_load(DEFAULT_YAML)
     mapping["cgroups"] = [{"path": "/only", "memory.max": "1M"}]

@@ -69,11 +69,12 @@ def start(mountpoint: str, log_file: str, config: Optional[str] = None,
     (read from LOG), once the mount answers.
     Raises ConfigError for a refused configuration (exit 2), MountError otherwise."""
     from pseudofs.errors import ConfigError
-    args = ["mount", mountpoint, "--log-file", log_file]
+    # absolute: the daemon reads them after its chdir("/")
+    args = ["mount", mountpoint, "--log-file", os.path.abspath(log_file)]
     if config is not None:
-        args += ["-c", config]
+        args += ["-c", os.path.abspath(config)]
     if state is not None:
-        args += ["--state", state]
+        args += ["--state", os.path.abspath(state)]
     try:
         r = subprocess.run(pseudofs_argv(*args), capture_output=True, text=True,
                            stdin=subprocess.DEVNULL, timeout=timeout + 30)
