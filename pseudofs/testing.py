@@ -162,9 +162,16 @@ class Mount(Rendered):
         self.write(CONTROL + "/free", " ".join(words))
 
     def set_faults(self, plan) -> None:
-        """Replace the live fault plan (a mapping, YAML text or a file); None clears it."""
-        text = "clear" if plan is None else yaml.safe_dump(_yaml_of(plan, "plan"),
-                                                           sort_keys=False)
+        """Write a fault plan to percpu_test/faults: a mapping (as YAML), YAML text as it is
+        (a malformed plan reaches the file's own checks), a path (its content); None clears."""
+        if plan is None:
+            text = "clear"
+        elif isinstance(plan, os.PathLike):
+            text = Path(plan).read_text(encoding="utf-8")
+        elif isinstance(plan, str):
+            text = plan
+        else:
+            text = yaml.safe_dump(plan, sort_keys=False)
         self.write(CONTROL + "/faults", text)
 
     def exec(self, argv, **kwargs) -> subprocess.CompletedProcess:

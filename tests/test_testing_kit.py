@@ -322,3 +322,21 @@ def test_fuse_probe(tmp_path):
     assert fuse_unavailable() is None                # this machine mounts (the suite needs it)
     assert fuse_unavailable(str(tmp_path / "fuse")).startswith("no %s" % (tmp_path / "fuse"))
 
+
+
+
+def test_set_faults_writes_the_faults_file():
+    """The faults file belongs to the fault-plan issue: until it lands, what set_faults writes
+    is checked on a plain file standing in for it (one write each, as on the mount)."""
+    with rendered() as r:
+        m = Mount(r.path, None, None, None)
+        target = r.path / PCT / "faults"
+        got = []
+        for plan in ({"seed": 1, "rules": [{"path": "/proc/vmstat", "errno": "EIO"}]},
+                     "seed: 2\nrules: [oops\n", None):
+            target.write_text("")
+            m.set_faults(plan)
+            got.append(target.read_text())
+    assert yaml.safe_load(got[0]) == {"seed": 1,
+                                      "rules": [{"path": "/proc/vmstat", "errno": "EIO"}]}
+    assert got[1:] == ["seed: 2\nrules: [oops\n", "clear"]
