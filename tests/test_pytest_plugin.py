@@ -64,10 +64,13 @@ def assert_nothing_left(mounts) -> None:
         assert not os.path.exists(path), path
 
 
-def test_a_test_using_pseudofs_mount_passes(kit):
+def test_pseudofs_mount_and_the_marker(kit):
+    """One inner run (each costs a pytest start): the default mount, the marker's accounting
+    and config, static=True where FUSE works (a mount); --strict-markers: it is registered."""
     result = kit("""
         import errno, pytest
         from kitrecord import record
+        from pseudofs.testing import Mount
 
         def test_reads_and_writes(pseudofs_mount):
             m = pseudofs_mount
@@ -80,18 +83,10 @@ def test_a_test_using_pseudofs_mount_passes(kit):
                 m.mkdir("/t")
             assert e.value.errno == errno.EEXIST
             assert m.check().sound
-    """)
-    result.assert_outcomes(passed=1)
-    assert_nothing_left(recorded(kit.pytester))
-
-
-def test_the_marker_configures_the_mount(kit):
-    result = kit("""
-        import pytest
-        from kitrecord import record
 
         def rows(m):
-            return [l.split()[0] for l in m.read(m.cgroup("/app") / "memory.numa_stat").splitlines()]
+            text = m.read(m.cgroup("/app") / "memory.numa_stat")
+            return [line.split()[0] for line in text.splitlines()]
 
         @pytest.mark.pseudofs(accounting="memcg")
         def test_memcg(pseudofs_mount):
@@ -106,9 +101,15 @@ def test_the_marker_configures_the_mount(kit):
         @pytest.mark.pseudofs(config={"cgroups": [{"path": "/mine", "memory.max": "2M"}]})
         def test_config_mapping(pseudofs_mount):
             record(pseudofs_mount)
-            assert pseudofs_mount.read(pseudofs_mount.cgroup("/mine") / "memory.max") == "2097152\\n"
+            m = pseudofs_mount
+            assert m.read(m.cgroup("/mine") / "memory.max") == "2097152\\n"
+
+        @pytest.mark.pseudofs(static=True)
+        def test_static_mounts_where_fuse_works(pseudofs_mount):
+            record(pseudofs_mount)
+            assert isinstance(pseudofs_mount, Mount)
     """, "--strict-markers")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=5)
     assert_nothing_left(recorded(kit.pytester))
 
 
@@ -172,21 +173,10 @@ def test_skipped_without_fuse_unless_static(kit, monkeypatch):
         "/nonexistent/libfuse.so.2*"] * 2)
 
 
-def test_static_gives_a_mount_where_fuse_works(kit):
-    result = kit("""
-        import pytest
-        from pseudofs.testing import Mount
-
-        @pytest.mark.pseudofs(static=True)
-        def test_static(pseudofs_mount):
-            assert isinstance(pseudofs_mount, Mount)
-    """)
-    result.assert_outcomes(passed=1)
-
-
-def test_the_marker_is_registered(kit):
-    result = kit("", "--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.pseudofs(config=None, version=None, *static=False)*"])
+def test_the_marker_is_listed(pytester):
+    result = pytester.runpytest("-p", "no:cacheprovider", *plugin_args(), "--markers")
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.pseudofs(config=None, version=None, *static=False)*"])
 
 
 @pytest.mark.soak
