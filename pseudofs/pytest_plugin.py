@@ -26,7 +26,7 @@ FUSE_DEVICE = "/dev/fuse"
 MARKER = ("pseudofs(config=None, version=None, accounting=None, faults=None, static=False): "
           "configure the pseudofs_mount fixture (pseudofs.testing.mounted's arguments); "
           "static=True: a rendered tree where FUSE cannot be used instead of a skip")
-_REASON = pytest.StashKey[Optional[str]]()
+_UNASKED = object()
 
 
 def pytest_configure(config) -> None:
@@ -60,10 +60,12 @@ def fuse_unavailable(device: str = FUSE_DEVICE) -> Optional[str]:
 
 
 def _reason(config) -> Optional[str]:
-    """fuse_unavailable(), asked once per session."""
-    if _REASON not in config.stash:
-        config.stash[_REASON] = fuse_unavailable(FUSE_DEVICE)
-    return config.stash[_REASON]
+    """fuse_unavailable(), asked once per session (an attribute of the config, not its
+    stash: an older pytest than the project's must still load this plugin)."""
+    reason = getattr(config, "_pseudofs_no_fuse", _UNASKED)
+    if reason is _UNASKED:
+        reason = config._pseudofs_no_fuse = fuse_unavailable(FUSE_DEVICE)
+    return reason
 
 
 def _skip(reason: str):
