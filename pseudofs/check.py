@@ -8,6 +8,7 @@ unsound (exit 1).
 """
 
 import argparse
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ class Finding:
         return f"  [{self.kind}] {self.where}: {self.amount:+d} {self.unit}: {self.why}"
 
 
+INTRO = "where per-node sums and memcg totals disagree, and why:"
+NOWHERE = "  nowhere: totals equal their parts"
+
+
 @dataclass
 class Report:
     header: str
@@ -41,14 +46,48 @@ class Report:
         return not self.broken
 
     def text(self) -> str:
-        out = [self.header, "where per-node sums and memcg totals disagree, and why:"]
-        out += [f.line() for f in self.findings] or ["  nowhere: totals equal their parts"]
+        out = [self.header, INTRO]
+        out += [f.line() for f in self.findings] or [NOWHERE]
         if self.broken:
             out.append(f"UNSOUND: {len(self.broken)} of {self.checked} invariant checks fail:")
             out += ["  " + b for b in self.broken]
         else:
             out.append(f"sound: all {self.checked} invariant checks pass")
         return "\n".join(out) + "\n"
+
+
+_FINDING = re.compile(r"  \[(?P<kind>[^\]]+)\] (?P<where>.*?): (?P<amount>[+-]\d+) (?P<unit>\S+): "
+                      r"(?P<why>.*)")
+_SOUND = re.compile(r"sound: all (\d+) invariant checks pass")
+_UNSOUND = re.compile(r"UNSOUND: (\d+) of (\d+) invariant checks fail:")
+
+
+def parse_report(text: str) -> Report:
+    """The inverse of Report.text(): parse_report(r.text()).text() == r.text(). For readers of
+    MNT/sys/kernel/debug/percpu_test/check (pseudofs.testing's Mount.check()). ValueError on
+    text that Report.text() cannot have written."""
+    lines = text.split("\n")
+    if len(lines) < 4 or lines[-1] != "" or lines[1] != INTRO:
+        raise ValueError("not the text of `pseudofs check`")
+    rep = Report(lines[0])
+    rest = lines[2:-1]
+    if rest[:1] == [NOWHERE]:
+        rest = rest[1:]
+    while rest and rest[0].startswith("  "):
+        m = _FINDING.fullmatch(rest.pop(0))
+        if m is None:
+            raise ValueError("not a finding line")
+        rep.findings.append(Finding(m["kind"], m["where"], int(m["amount"]), m["unit"], m["why"]))
+    head, broken = (rest[0], rest[1:]) if rest else ("", [])
+    m = _SOUND.fullmatch(head) or _UNSOUND.fullmatch(head)
+    if m is None:
+        raise ValueError("no soundness line")
+    rep.checked = int(m.groups()[-1])
+    rep.broken = [b[2:] for b in broken]
+    want = int(m[1]) if m.re is _UNSOUND else 0
+    if len(broken) != want or any(not b.startswith("  ") for b in broken):
+        raise ValueError("the broken invariants do not match their count")
+    return rep
 
 
 # --- what the model holds -------------------------------------------------------------------
@@ -313,13 +352,31 @@ def check(model) -> Report:
     return rep
 
 
+CHECK_FILE = "/sys/kernel/debug/percpu_test/check"
+
+
+def _print_mount(mnt: str) -> int:
+    try:
+        with open(mnt.rstrip("/") + CHECK_FILE) as f:
+            text = f.read()
+    except OSError as e:
+        print(f"pseudofs check: {mnt}{CHECK_FILE}: {e.strerror}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0 if parse_report(text).sound else 1
+
+
 def main(argv=None) -> int:
     from pseudofs.boot import build_model
     from pseudofs.config import load_config
     from pseudofs.errors import ConfigError
     p = argparse.ArgumentParser(prog="pseudofs check", description=__doc__.split("\n\n")[0])
     p.add_argument("-c", "--config", help="YAML config (default: the built-in one)")
+    p.add_argument("--mount", metavar="MNT", help="check the live model of the mount at MNT "
+                   "(prints MNT%s)" % CHECK_FILE)
     args = p.parse_args(argv)
+    if args.mount:
+        return _print_mount(args.mount)
     try:
         model = build_model(load_config(args.config))
     except ConfigError as e:

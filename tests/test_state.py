@@ -184,7 +184,8 @@ def test_kill9_in_a_stream_of_allocations_loses_nothing_acknowledged(daemons, cf
 
     def expected(k):
         """The model after the first k commands of the stream, rendered as the mount does."""
-        tree = build_tree(parse_config(CONFIG), NoHost())
+        # named as the state file records it: percpu_test/check's header names the config
+        tree = build_tree(parse_config(CONFIG, cfg), NoHost())
         for rel, data, want in stream_commands()[:k]:
             try:
                 tree.write(OpenFile(rel, os.O_WRONLY, Caller()), data.encode())

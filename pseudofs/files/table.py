@@ -9,7 +9,7 @@ docs/ARCHITECTURE.md, "How to add a file".
 
 from typing import List, Tuple
 
-from pseudofs import control
+from pseudofs import check, control
 from pseudofs.files import cgroup
 from pseudofs.files.rows import PAGE, PROCFS, TABLE, Param, Row, Write
 from pseudofs.render import debugfs, procfs, sysfs
@@ -167,6 +167,8 @@ DEBUGFS = (
     Row(_PCT + "/alloc", 0o600, read=lambda x, of: debugfs.alloc_listing(x.model),
         write=Write(control.alloc, lambda x, v, io: x.model.alloc(v, io.writer_cgroup))),
     Row(_PCT + "/free", 0o200, write=Write(control.free, lambda x, v, io: x.model.free(v))),
+    # `pseudofs check` of the live model (pseudofs.testing's Mount.check() reads it)
+    Row(_PCT + "/check", 0o400, read=lambda x, of: check.check(x.model).text().encode()),
 )
 
 TABLE_ROWS: Tuple[Row, ...] = (_dir("/", 0o555, order=TABLE),) + PROC + SYSFS + CGROUPFS + DEBUGFS
