@@ -10,6 +10,7 @@ from .config import (
 from .config_yaml import BAD, NULL_TAG, YamlReader, pow2
 from .errors import ConfigError, ModelError
 from .kparse import format_cpulist
+from .render.kconfig import OPTIONS, VERSIONS
 
 
 def _cpus(cpus):
@@ -46,7 +47,7 @@ class Checker(YamlReader):
 
     def kernel(self, top):
         d = KernelConfig()
-        keys = ("accounting", "page_size", "nr_cpus")
+        keys = ("accounting", "page_size", "nr_cpus", "version", "config")
         m = self.mapping(top["kernel"][1], "kernel", keys) if "kernel" in top else {}
         acc = self.field(m, "accounting", self.string, "kernel", d.accounting)
         if acc not in ACCOUNTING_MODES:
@@ -60,7 +61,28 @@ class Checker(YamlReader):
             ps = d.page_size
         self.nr_cpus_node = m["nr_cpus"][1] if "nr_cpus" in m else None
         nr = self.field(m, "nr_cpus", self.integer, "kernel", d.nr_cpus, 1, MAX_NR_CPUS)
-        return KernelConfig(acc, ps, nr)
+        version, options = self.kernel_profile(m, d)
+        return KernelConfig(acc, ps, nr, version, options)
+
+    def kernel_profile(self, m, d):
+        """kernel.version (one of VERSIONS, read as typed: 6.10 is not 6.1) and kernel.config
+        ({option: bool}; an unknown option is an error, one the version lacks is not)."""
+        version = d.version
+        if "version" in m:
+            text = self.raw(m["version"][1], "kernel.version")
+            if text in VERSIONS:
+                version = text
+            elif text is not BAD:
+                self.err(m["version"][1], "kernel.version",
+                         f"must be one of {', '.join(VERSIONS)}, got {text!r}")
+        options = []
+        if "config" in m:
+            cm = self.mapping(m["config"][1], "kernel.config", tuple(OPTIONS))
+            for name, (_, vnode) in cm.items():
+                on = self.boolean(vnode, "kernel.config." + name)
+                if on is not BAD:
+                    options.append((name, on))
+        return version, tuple(options)
 
     dropped_nodes = False
 

@@ -3,6 +3,7 @@
 
 from pseudofs.render import cgroup_text, cpuinfo as _cpuinfo, proc_stat as _stat
 from pseudofs.render.meminfo import meminfo as _meminfo, meminfo_labels
+from pseudofs.render.profile import profile_of_kernel
 from pseudofs.render.vmstat_text import proc_vmstat_names, vmstat as _vmstat
 
 VMALLOC_TOTAL_KB = 34359738367        # x86-64 VMALLOC_TOTAL >> 10
@@ -11,6 +12,11 @@ HPAGE_KB = 2048
 
 def per_node(model) -> bool:
     return model.accounting == "per-node"
+
+
+def profile(model) -> frozenset:
+    """The kernel profile (version and options) the model's configuration names."""
+    return profile_of_kernel(model.config.kernel)
 
 
 def vmstat_values(model, nid=None) -> dict:
@@ -25,7 +31,7 @@ def vmstat_values(model, nid=None) -> dict:
 
 
 def vmstat(model) -> bytes:
-    return _vmstat(proc_vmstat_names(percpu_node_item=per_node(model)), vmstat_values(model))
+    return _vmstat(proc_vmstat_names(profile(model), per_node(model)), vmstat_values(model))
 
 
 def meminfo_values(model, nids) -> dict:
@@ -48,7 +54,7 @@ def meminfo(model) -> bytes:
         "Hugepagesize": HPAGE_KB,
         "DirectMap2M": v["MemTotal"],
     })
-    return _meminfo([(label, v.get(label, 0)) for label in meminfo_labels()])
+    return _meminfo([(label, v.get(label, 0)) for label in meminfo_labels(profile(model))])
 
 
 def stat(model, btime: int = 0) -> bytes:
