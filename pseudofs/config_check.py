@@ -11,6 +11,8 @@ from .config_yaml import BAD, NULL_TAG, YamlReader, pow2
 from .errors import ConfigError, ModelError
 from .kparse import format_cpulist
 from .render.kconfig import OPTIONS, VERSIONS
+from .render.memcg_files import GATED_NAMES, cgroup_file_exists
+from .render.profile import make_profile
 
 
 def _cpus(cpus):
@@ -82,7 +84,16 @@ class Checker(YamlReader):
                 on = self.boolean(vnode, "kernel.config." + name)
                 if on is not BAD:
                     options.append((name, on))
+        self.profile = make_profile(version, dict(options))
         return version, tuple(options)
+
+    profile = make_profile()
+
+    def check_profile_file(self, knode, path, name):
+        """A cgroup file the kernel profile does not have (memory.swap.* without swap, ...)."""
+        if name in GATED_NAMES and not cgroup_file_exists(name, False, self.profile):
+            self.err(knode, f"{path}.{name}", "no such file with this kernel.version and "
+                     "kernel.config")
 
     dropped_nodes = False
 
@@ -259,6 +270,7 @@ class Checker(YamlReader):
             for name, (knode, vnode) in m.items():
                 if name not in CGROUP_FILES:
                     continue
+                self.check_profile_file(knode, path, name)
                 if name.startswith("memory.") and "memory" not in enabled[parent]:
                     self.err(knode, f"{path}.{name}", f"no such file: {parent} does not enable "
                              "memory in its subtree_control")

@@ -6,10 +6,14 @@ import errno
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from pseudofs import control
+from pseudofs import control, psi_trigger
 from pseudofs.errors import ModelError
 from pseudofs.fs import perms
 from pseudofs.render import cgroupfs as r
+from pseudofs.render.memcg_files import GATED_NAMES, cgroup_file_exists, gated_cgroup_files
+from pseudofs.render.procfs import profile as profile_of
+from pseudofs.render.profile import DEFAULT_PROFILE
+from pseudofs.render.psi import pressure
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ def _type_w(tree, cg, data, of):
 
 RW, RO, WO = 0o644, 0o444, 0o200
 
+
+def _psi(resource):
+    """(read, write) of a cgroup pressure file: zero averages, trigger writes checked."""
+    def write(tree, cg, data, of):
+        has_full = resource != "cpu" or b"full" in pressure("cpu", profile_of(tree.model))
+        psi_trigger.write(data, has_full, of.private)
+    return (lambda m, cg, of: pressure(resource, profile_of(m))), write
+
 # Files whose content shows where processes are: exited ones are reaped before they render.
 MEMBERSHIP_FILES = ("cgroup.procs", "cgroup.threads", "cgroup.events")
 
@@ -106,6 +118,10 @@ CGROUP_FILES = {
     "cgroup.kill": CgFile(WO, False, False, None, _kill_w),
     "cpu.stat": CgFile(RO, True, False, lambda m, cg, of: r.cpu_stat(m, cg)),
     "cpu.stat.local": CgFile(RO, True, False, lambda m, cg, of: b""),
+    # cgroup_psi_files[] (CONFIG_PSI; which exist: render/memcg_files.py)
+    "io.pressure": CgFile(RW, True, False, *_psi("io")),
+    "memory.pressure": CgFile(RW, True, False, *_psi("memory")),
+    "cpu.pressure": CgFile(RW, True, False, *_psi("cpu")),
     # mm/memcontrol.c memory_files[]
     "memory.current": CgFile(RO, False, True, _m(r.current)),
     "memory.min": CgFile(RW, False, True, _m(lambda m, mc: r.counter_limit(m, mc, "min")),
@@ -162,17 +178,32 @@ CGROUP_FILES = {name: replace(f, write=_atomic(f.write)) if f.write else f
                 for name, f in CGROUP_FILES.items()}
 
 
-def files_of(cg) -> list:
-    """The file names a cgroup directory has, in table order."""
+def _exists(name, f, root, mem, profile) -> bool:
+    if name in GATED_NAMES:        # the profile's table says (version, options, root)
+        return cgroup_file_exists(name, root, profile) and (not f.memory or mem)
+    return (f.on_root or not root) and (not f.memory or mem)
+
+
+def files_of(cg, profile=DEFAULT_PROFILE) -> list:
+    """The file names a cgroup directory has under the kernel `profile`, in table order."""
     root = cg.is_root()
     mem = root or cg.has_memory_files()
-    return [name for name, f in CGROUP_FILES.items()
-            if (f.on_root or not root) and (not f.memory or mem)]
+    return [name for name, f in CGROUP_FILES.items() if _exists(name, f, root, mem, profile)]
 
 
-def has_file(cg, name: str) -> bool:
+def has_file(cg, name: str, profile=DEFAULT_PROFILE) -> bool:
     f = CGROUP_FILES.get(name)
     if f is None:
         return False
     root = cg.is_root()
-    return (f.on_root or not root) and (not f.memory or root or cg.has_memory_files())
+    return _exists(name, f, root, root or cg.has_memory_files(), profile)
+
+
+def spec_of(name: str, profile=DEFAULT_PROFILE) -> CgFile:
+    """The file's row with the profile's mode: a gated file read-only in this version (such as
+    memory.peak before 6.12) has no write handler."""
+    f = CGROUP_FILES[name]
+    row = gated_cgroup_files(profile).get(name)
+    if row is None or row.mode == f.mode:
+        return f
+    return replace(f, mode=row.mode, write=f.write if row.mode & 0o222 else None)

@@ -10,10 +10,10 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
-from pseudofs import control
+from pseudofs import control, psi_trigger
 from pseudofs.errors import ModelError
 from pseudofs.fs import kernfs, perms
-from pseudofs.fs.cgroup_files import CGROUP_FILES, MEMBERSHIP_FILES, files_of, has_file
+from pseudofs.fs.cgroup_files import CGROUP_FILES, MEMBERSHIP_FILES, files_of, has_file, spec_of
 from pseudofs.fs.tree import Attr, Caller, OpenFile
 from pseudofs.render import debugfs, procfs, sysfs
 
@@ -81,6 +81,13 @@ class Routes:
             (r"/proc/stat", lambda m: File(0o444, lambda of: procfs.stat(m, self.host.btime()))),
             (r"/proc/cpuinfo", _ro(procfs.cpuinfo)),
             (r"/proc/cgroups", _ro(procfs.cgroups)),
+            (r"/proc/version", _ro(procfs.version)),
+            (r"/proc/sys", lambda m: Dir(lambda: ["kernel"], 0o555)),
+            (r"/proc/sys/kernel", lambda m: Dir(lambda: ["osrelease"], 0o555)),
+            (r"/proc/sys/kernel/osrelease", _ro(procfs.osrelease)),
+            (r"/proc/pressure", lambda m: Dir(lambda: ["io", "cpu", "memory"], 0o555)
+             if procfs.has_psi(m) else None),
+            (r"/proc/pressure/(?P<res>cpu|memory|io)", self._proc_pressure),
             (r"/proc/(?P<pid>self|\d+)", self._pid_dir),
             (r"/proc/(?P<pid>self|\d+)/cgroup", self._pid_cgroup),
             (r"/sys", _static_dir("devices", "fs", "kernel", mode=0o555)),
@@ -160,7 +167,17 @@ class Routes:
         me = ["self"] if self.host.tgid(self._caller.pid) is not None else []
         # procfs lists its entries in their rbtree's order, shorter names first (proc_match()
         # in fs/proc/generic.c), then "self" and the pids (proc_pid_readdir())
-        return ["stat", "vmstat", "cgroups", "cpuinfo", "meminfo"] + me + [str(p) for p in pids]
+        names = ["stat", "vmstat", "cgroups", "cpuinfo", "meminfo", "version", "sys"]
+        names += ["pressure"] if procfs.has_psi(self.model) else []
+        return sorted(names, key=lambda n: (len(n), n)) + me + [str(p) for p in pids]
+
+    def _proc_pressure(self, m, res):
+        """/proc/pressure/RESOURCE when CONFIG_PSI is on; a write registers a trigger."""
+        if not procfs.has_psi(m):
+            return None
+        has_full = b"full" in procfs.pressure(m, res)
+        return File(procfs.pressure_mode(m), lambda of: procfs.pressure(m, res),
+                    lambda of, data: psi_trigger.write(data, has_full, of.private), cache=False)
 
     def _pid_of(self, pid: str) -> Optional[int]:
         if pid == "self":
@@ -235,14 +252,15 @@ class Routes:
         for i, part in enumerate(parts):
             child = cg.children.get(part)
             if child is None:
-                if i == len(parts) - 1 and has_file(cg, part):
+                if i == len(parts) - 1 and has_file(cg, part, procfs.profile(m)):
                     return self._cgroup_file(cg, part)
                 return None
             cg = child
-        return Dir(lambda: files_of(cg) + sorted(cg.children), cg.mode, cg.uid, cg.gid, cg)
+        return Dir(lambda: files_of(cg, procfs.profile(m)) + sorted(cg.children), cg.mode, cg.uid,
+                   cg.gid, cg)
 
     def _cgroup_file(self, cg, name):
-        spec = CGROUP_FILES[name]
+        spec = spec_of(name, procfs.profile(self.model))
         m = self.model
         uid, gid, mode = perms.cgroup_file_attr(cg, name, spec.mode)
         read = (lambda of: spec.read(m, cg, of)) if spec.read else None
@@ -334,7 +352,7 @@ class Routes:
         if not isinstance(parent, Dir) or parent.cgroup is None:
             raise ModelError(errno.ENOENT, path)
         name = path.rsplit("/", 1)[1]
-        if has_file(parent.cgroup, name):
+        if has_file(parent.cgroup, name, procfs.profile(self.model)):
             raise ModelError(errno.EEXIST, path)
         self.model.mkdir(path[len(CGROOT):], caller.uid, caller.gid, mode & 0o7777)
 

@@ -12,27 +12,38 @@ x86-64 kernel has (FIXED_X86_64).
 VERSIONS = ("5.10", "5.15", "6.1", "6.6", "6.12", "6.18", "7.0")
 DEFAULT_VERSION = "7.0"
 
-#: /proc/version and osrelease per profile: a stable point release of the line (the ones the
-#: key lists of docs/profiles.md were read from where there is one), Debian-style suffix.
+#: utsname()->release per profile (/proc/sys/kernel/osrelease, uname -r, /proc/version): a
+#: distribution build of the line where one ships it (Debian 11: 5.10, Ubuntu 22.04: 5.15,
+#: Debian 12: 6.1, Debian 13: 6.12), a stable point release otherwise; 7.0 is the mm tree.
 RELEASES = {
     "5.10": "5.10.0-35-amd64",
     "5.15": "5.15.0-140-generic",
     "6.1": "6.1.0-37-amd64",
     "6.6": "6.6.87",
-    "6.12": "6.12.19",
+    "6.12": "6.12.43+deb13-amd64",
     "6.18": "6.18.9",
     "7.0": "7.0.0-rc1-mm",
 }
 
-#: /proc/version's compiler part per profile (linux_banner: "Linux version %s (%s@%s) (%s) %s").
-COMPILERS = {
-    "5.10": "gcc-10 (Debian 10.2.1-6) 10.2.1 20210110, GNU ld (GNU Binutils for Debian) 2.35.2",
-    "5.15": "gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0, GNU ld (GNU Binutils for Ubuntu) 2.38",
-    "6.1": "gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40",
-    "6.6": "gcc (GCC) 13.2.0, GNU ld (GNU Binutils) 2.41",
-    "6.12": "gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.43",
-    "6.18": "gcc (GCC) 15.2.0, GNU ld (GNU Binutils) 2.45",
-    "7.0": "gcc (GCC) 15.2.0, GNU ld (GNU Binutils) 2.45",
+#: The rest of linux_proc_banner per profile: "(BUILDER@HOST) (COMPILER)" and
+#: utsname()->version (PREEMPT_DYNAMIC in it from 5.12).
+_DEBIAN = "debian-kernel@lists.debian.org"
+BANNERS = {
+    "5.10": (_DEBIAN, "gcc-10 (Debian 10.2.1-6) 10.2.1 20210110, GNU ld (GNU Binutils for "
+             "Debian) 2.35.2", "#1 SMP Debian 5.10.237-1 (2025-05-19)"),
+    "5.15": ("buildd@lcy02-amd64-001", "x86_64-linux-gnu-gcc-11 (Ubuntu 11.4.0-1ubuntu1~22.04)"
+             " 11.4.0, GNU ld (GNU Binutils for Ubuntu) 2.38",
+             "#150-Ubuntu SMP Sat Apr 12 06:00:09 UTC 2025"),
+    "6.1": (_DEBIAN, "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for "
+            "Debian) 2.40", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.140-1 (2025-05-22)"),
+    "6.6": ("builder@localhost", "gcc (GCC) 13.3.0, GNU ld (GNU Binutils) 2.42",
+            "#1 SMP PREEMPT_DYNAMIC Thu Apr 10 12:00:00 UTC 2025"),
+    "6.12": (_DEBIAN, "x86_64-linux-gnu-gcc-14 (Debian 14.2.0-19) 14.2.0, GNU ld (GNU Binutils"
+             " for Debian) 2.44", "#1 SMP PREEMPT_DYNAMIC Debian 6.12.43-1 (2025-08-27)"),
+    "6.18": ("builder@localhost", "gcc (GCC) 15.2.0, GNU ld (GNU Binutils) 2.45",
+             "#1 SMP PREEMPT_DYNAMIC Sat Jan 31 12:00:00 UTC 2026"),
+    "7.0": ("builder@localhost", "gcc (GCC) 15.2.0, GNU ld (GNU Binutils) 2.45",
+            "#1 SMP PREEMPT_DYNAMIC Sun Mar  1 12:00:00 UTC 2026"),
 }
 
 #: The options `kernel.config` may set, with their defaults: the option set pseudofs rendered

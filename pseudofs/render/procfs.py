@@ -3,7 +3,9 @@
 
 from pseudofs.render import cgroup_text, cpuinfo as _cpuinfo, proc_stat as _stat
 from pseudofs.render.meminfo import meminfo as _meminfo, meminfo_labels
-from pseudofs.render.profile import profile_of_kernel
+from pseudofs.render.kconfig import BANNERS, RELEASES
+from pseudofs.render.profile import enabled, profile_of_kernel, profile_version
+from pseudofs.render.psi import pressure as _pressure
 from pseudofs.render.vmstat_text import proc_vmstat_names, vmstat as _vmstat
 
 VMALLOC_TOTAL_KB = 34359738367        # x86-64 VMALLOC_TOTAL >> 10
@@ -73,3 +75,35 @@ def cgroups(model) -> bytes:
 
 def pid_cgroup(cgroup) -> bytes:
     return cgroup_text.pid_cgroup(cgroup.path)
+
+
+def release(model) -> str:
+    return RELEASES[profile_version(profile(model))]
+
+
+def version(model) -> bytes:
+    """/proc/version (fs/proc/version.c): linux_proc_banner with utsname()'s sysname, release
+    and version."""
+    builder, compiler, uts_version = BANNERS[profile_version(profile(model))]
+    return ("Linux version %s (%s) (%s) %s\n" % (release(model), builder, compiler,
+                                                 uts_version)).encode()
+
+
+def osrelease(model) -> bytes:
+    """/proc/sys/kernel/osrelease (proc_do_uts_string): the release and a newline."""
+    return (release(model) + "\n").encode()
+
+
+def pressure(model, resource: str) -> bytes:
+    """/proc/pressure/RESOURCE (psi_proc_show: the system group), all zero."""
+    return _pressure(resource, profile(model))
+
+
+def has_psi(model) -> bool:
+    return "PSI" in profile(model)
+
+
+def pressure_mode(model) -> int:
+    """psi_proc_init: 0666 from 6.5 (unprivileged triggers), before mode 0, which
+    proc_create() makes S_IRUGO."""
+    return 0o666 if enabled(">=6.5", profile(model)) else 0o444
