@@ -50,8 +50,9 @@ def test_memcg_files_follow_the_cftype_arrays(version, opts):
     root = memory_files(tree, CG)
     assert set(child) - {psi} == set(expected)
     assert set(root) - {psi} == {n for n, on_root in expected.items() if on_root}
-    if "memory.peak" in child:          # writable (a reset) from 6.12
-        assert child["memory.peak"] == (0o644 if version in ("6.12", "6.18") else 0o444)
+    for peak in ("memory.peak", "memory.swap.peak"):
+        if peak in child:               # writable (a reset) from 6.12
+            assert child[peak] == (0o644 if version in ("6.12", "6.18") else 0o444)
 
 
 @pytest.mark.parametrize("version", refs.LTS + ("7.0",))

@@ -1,9 +1,9 @@
 """Which gated cgroup files a profile has: mm/memcontrol.c memory_files[], swap_files[],
 zswap_files[] and kernel/cgroup/cgroup.c's PSI files, as data (gates as in profile.py).
 
-Each row is (name, gate, on_root, mode). A file is listed once per behaviour: memory.peak is
-read-only until 6.11 and writable (a write resets the peak of the writer's open file) from
-6.12. The swap files need CONFIG_MEMCG_SWAP and the `swapaccount` boot setting up to 5.15
+Each row is (name, gate, on_root, mode). A file is listed once per behaviour: memory.peak and
+memory.swap.peak are read-only until 6.11 and writable (a write resets the peak of the
+writer's open file) from 6.12. The swap files need CONFIG_MEMCG_SWAP and the `swapaccount` boot setting up to 5.15
 (do_swap_account), CONFIG_SWAP alone from 6.1 (swapaccount=0 gone); the rows say both.
 """
 
@@ -18,9 +18,8 @@ RW, RO, WO = 0o644, 0o444, 0o200
 _SWAP_GATES = (("SWAP", "swapaccount", "<6.1"), ("SWAP", ">=6.1"))
 
 
-def _swap(name, mode, since=None):
-    return tuple(CgroupFileRow(name, g + ((since,) if since else ()), False, mode)
-                 for g in _SWAP_GATES)
+def _swap(name, mode, *versions):
+    return tuple(CgroupFileRow(name, g + versions, False, mode) for g in _SWAP_GATES)
 
 
 # Table order is the order of the kernel's cftype arrays (the route table lists them so).
@@ -39,7 +38,8 @@ MEMCG_FILE_ROWS = (
     CgroupFileRow("memory.peak", (">=5.19", "<6.12"), False, RO),
     CgroupFileRow("memory.peak", ">=6.12", False, RW),
 ) + _swap("memory.swap.current", RO) + _swap("memory.swap.high", RW) + _swap(
-    "memory.swap.max", RW) + _swap("memory.swap.peak", RW, ">=6.5") + _swap(
+    "memory.swap.max", RW) + _swap("memory.swap.peak", RO, ">=6.5", "<6.12") + _swap(
+    "memory.swap.peak", RW, ">=6.12") + _swap(
     "memory.swap.events", RO) + (
     CgroupFileRow("memory.zswap.current", ("ZSWAP", ">=5.19"), False, RO),
     CgroupFileRow("memory.zswap.max", ("ZSWAP", ">=5.19"), False, RW),
