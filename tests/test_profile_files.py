@@ -135,3 +135,21 @@ def test_config_refuses_a_cgroup_file_the_profile_lacks(tmp_path):
         "and kernel.config",
         f"{path}, line 7: cgroups[0].memory.zswap.writeback: no such file with this "
         "kernel.version and kernel.config"]
+
+
+def test_cpu_full_trigger_refused_before_5_13():
+    from pseudofs.psi_trigger import write
+    from pseudofs.render.psi import has_full
+    assert not has_full("cpu", make_profile("5.10")) and has_full("cpu", make_profile("5.15"))
+    with pytest.raises(ModelError) as e:
+        write(b"full 150000 1000000\n", has_full("cpu", make_profile("5.10")), {})
+    assert e.value.errno == errno.EINVAL
+    write(b"full 150000 1000000\n", has_full("cpu", make_profile("6.1")), {})
+
+
+@pytest.mark.parametrize("release, version", [
+    ("6.18.44-fc-v1252", "6.18"), ("6.8.0-45-generic", "6.6"), ("5.4.0-200", "5.10"),
+    ("6.12.43+deb13-amd64", "6.12"), ("7.1.0", "7.0"), ("6.1.0-37-amd64", "6.1")])
+def test_nearest_version(release, version):
+    from pseudofs.render.kconfig import nearest_version
+    assert nearest_version(release) == version

@@ -13,7 +13,7 @@ from pseudofs.render import cgroupfs as r
 from pseudofs.render.memcg_files import GATED_NAMES, cgroup_file_exists, gated_cgroup_files
 from pseudofs.render.procfs import profile as profile_of
 from pseudofs.render.profile import DEFAULT_PROFILE
-from pseudofs.render.psi import pressure
+from pseudofs.render.psi import has_full, pressure
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,7 @@ RW, RO, WO = 0o644, 0o444, 0o200
 def _psi(resource):
     """(read, write) of a cgroup pressure file: zero averages, trigger writes checked."""
     def write(tree, cg, data, of):
-        has_full = resource != "cpu" or b"full" in pressure("cpu", profile_of(tree.model))
-        psi_trigger.write(data, has_full, of.private)
+        psi_trigger.write(data, has_full(resource, profile_of(tree.model)), of.private)
     return (lambda m, cg, of: pressure(resource, profile_of(m))), write
 
 # Files whose content shows where processes are: exited ones are reaped before they render.

@@ -175,9 +175,9 @@ class Routes:
         """/proc/pressure/RESOURCE when CONFIG_PSI is on; a write registers a trigger."""
         if not procfs.has_psi(m):
             return None
-        has_full = b"full" in procfs.pressure(m, res)
+        full = procfs.pressure_has_full(m, res)
         return File(procfs.pressure_mode(m), lambda of: procfs.pressure(m, res),
-                    lambda of, data: psi_trigger.write(data, has_full, of.private), cache=False)
+                    lambda of, data: psi_trigger.write(data, full, of.private), cache=False)
 
     def _pid_of(self, pid: str) -> Optional[int]:
         if pid == "self":

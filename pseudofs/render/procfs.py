@@ -5,7 +5,7 @@ from pseudofs.render import cgroup_text, cpuinfo as _cpuinfo, proc_stat as _stat
 from pseudofs.render.meminfo import meminfo as _meminfo, meminfo_labels
 from pseudofs.render.kconfig import BANNERS, RELEASES
 from pseudofs.render.profile import enabled, profile_of_kernel, profile_version
-from pseudofs.render.psi import pressure as _pressure
+from pseudofs.render.psi import has_full, pressure as _pressure
 from pseudofs.render.vmstat_text import proc_vmstat_names, vmstat as _vmstat
 
 VMALLOC_TOTAL_KB = 34359738367        # x86-64 VMALLOC_TOTAL >> 10
@@ -97,6 +97,10 @@ def osrelease(model) -> bytes:
 def pressure(model, resource: str) -> bytes:
     """/proc/pressure/RESOURCE (psi_proc_show: the system group), all zero."""
     return _pressure(resource, profile(model))
+
+
+def pressure_has_full(model, resource: str) -> bool:
+    return has_full(resource, profile(model))
 
 
 def has_psi(model) -> bool:

@@ -27,3 +27,9 @@ def pressure(resource, profile=DEFAULT_PROFILE) -> bytes:
         "%s avg10=0.00 avg60=0.00 avg300=0.00 total=0\n" % line
         for line, res, gate in PSI_LINES
         if res in (None, resource) and enabled(gate, profile)).encode()
+
+
+def has_full(resource, profile=DEFAULT_PROFILE) -> bool:
+    """Whether the resource has a "full" state (psi_trigger_create refuses "full" otherwise)."""
+    return any(line == "full" and res in (None, resource) and enabled(gate, profile)
+               for line, res, gate in PSI_LINES)
