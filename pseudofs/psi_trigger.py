@@ -15,12 +15,14 @@ _SPEC = re.compile(rb"(some|full)\s*\+?(\d+)\s*\+?(\d+)")
 U32 = (1 << 32) - 1
 
 
-def write(data: bytes, has_full: bool, private: dict) -> None:
+def write(data: bytes, has_full: bool, private: dict, procfs: bool = True) -> None:
     """Check a trigger write to one open pressure file; `has_full`: the resource has a "full"
-    state (not CPU before 5.13); `private` is the open file's state (one trigger each)."""
+    state (not CPU before 5.13); `private` is the open file's state (one trigger each).
+    /proc/pressure (psi_write) copies at most 32 bytes and overwrites the last one with the
+    NUL; a cgroup's file (pressure_write) gets kernfs' whole NUL-terminated buffer."""
     if not data:
         raise ModelError(errno.EINVAL, "empty write")
-    buf = data[:_BUF][:-1]          # psi_write: buf[buf_size - 1] = '\0'
+    buf = data[:_BUF][:-1] if procfs else data
     m = _SPEC.match(buf)
     if m is None:
         raise ModelError(errno.EINVAL, "expected 'some|full THRESHOLD_US WINDOW_US'")

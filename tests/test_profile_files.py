@@ -90,15 +90,22 @@ def test_psi_trigger_writes_are_checked_like_the_kernel(mounted):
         assert e.value.errno == errno.EBUSY
     finally:
         os.close(fd)
-    for bad in (b"some 150000 1000000", b"some 0 1000000\0", b"full 150000 100\0",
-                b"none 1 2\0"):
-        fd = os.open(os.path.join(mnt, "sys/fs/cgroup/memory.pressure"), os.O_WRONLY)
+    cgroup = os.path.join(mnt, "sys/fs/cgroup/memory.pressure")
+    for where, bad in ((path, b"some 150000 1000000"),     # psi_write: the last byte is the NUL
+                       (cgroup, b"some 0 1000000"), (cgroup, b"full 150000 100"),
+                       (cgroup, b"none 1 2")):
+        fd = os.open(where, os.O_WRONLY)
         try:
-            with pytest.raises(OSError) as e:   # the first is cut short: its last byte is the NUL
+            with pytest.raises(OSError) as e:
                 os.write(fd, bad)
             assert e.value.errno == errno.EINVAL, bad
         finally:
             os.close(fd)
+    fd = os.open(cgroup, os.O_WRONLY)      # kernfs hands the whole buffer: no byte is lost
+    try:
+        assert os.write(fd, b"some 150000 1000000") == 19
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize("version", refs.LTS + ("7.0",))

@@ -83,7 +83,8 @@ RW, RO, WO = 0o644, 0o444, 0o200
 def _psi(resource):
     """(read, write) of a cgroup pressure file: zero averages, trigger writes checked."""
     def write(tree, cg, data, of):
-        psi_trigger.write(data, has_full(resource, profile_of(tree.model)), of.private)
+        psi_trigger.write(data, has_full(resource, profile_of(tree.model)), of.private,
+                          procfs=False)
     return (lambda m, cg, of: pressure(resource, profile_of(m))), write
 
 # Files whose content shows where processes are: exited ones are reaped before they render.
