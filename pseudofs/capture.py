@@ -103,7 +103,22 @@ def kernel(root):
     mounts = _read(root, "proc/mounts") or ""
     if any(line.split()[2:3] == ["cgroup2"] for line in mounts.splitlines()):
         options["memory_hugetlb_accounting"] = "memory_hugetlb_accounting" in mounts
+    swapaccount = _swapaccount(root)
+    if swapaccount is not None and version in ("5.10", "5.15") and options.get("SWAP", True):
+        options["swapaccount"] = swapaccount
     return version, options
+
+
+def _swapaccount(root):
+    """Whether a non-root memory cgroup has memory.swap.max (None: no such cgroup to tell)."""
+    top = _cgroup2_root(root)
+    if top is None:
+        return None
+    for entry in sorted(os.listdir(top)):
+        child = os.path.join(top, entry)
+        if os.path.isfile(os.path.join(child, "memory.current")):
+            return os.path.exists(os.path.join(child, "memory.swap.max"))
+    return None
 
 
 def percpu(root):

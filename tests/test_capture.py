@@ -94,3 +94,13 @@ def test_capture_of_this_machine_mounts_with_its_keys(tmp_path, mounted):
 def test_capture_refuses_nothing_it_writes_and_prints_to_stdout():
     text = pseudofs("capture").stdout
     assert text.startswith("# pseudofs capture\nkernel:\n")
+
+
+def test_capture_tells_swapaccount_on_5_15(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("kernel:\n  version: '5.15'\n  config: {swapaccount: false}\n"
+                   "cgroups:\n  - path: /a\n")
+    pseudofs("render", str(tmp_path / "tree"), "-c", str(cfg))
+    out = tmp_path / "got.yaml"
+    pseudofs("capture", "--root", str(tmp_path / "tree"), "-o", str(out))
+    assert dict(load_config(str(out)).kernel.options)["swapaccount"] is False
