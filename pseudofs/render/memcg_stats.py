@@ -1,11 +1,12 @@
 """memory.stat, memory.numa_stat and memory.events as data (mm/memcontrol.c:
 memory_stats[], memcg_stat_format, memory_numa_stat_show,
-memcg_vm_event_stat[], __memory_events_show), for the patch base tree.
+memcg_vm_event_stat[], __memory_events_show), for every kernel profile.
 
 The 2026 percpu patch changes one row: `percpu` is backed by the node item
-NR_PERCPU_B (kind "node": it appears in memory.numa_stat, as the 6th row)
-instead of the memcg-only MEMCG_PERCPU_B (kind "memcg": absent from
-memory.numa_stat). In memory.stat it stays the 7th line either way.
+NR_PERCPU_B (kind "node": it appears in memory.numa_stat at its memory_stats[]
+position, the 6th row on 7.0) instead of the memcg-only MEMCG_PERCPU_B (kind
+"memcg": absent from memory.numa_stat). In memory.stat it keeps its line (the
+7th on 7.0) either way.
 
 The rows carry version gates (profile.py) for the LTS lines; the bookkeeping
 tables at the end (memcg_node_stat_items[], enum memcg_stat_item) describe the
