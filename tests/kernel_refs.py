@@ -2,6 +2,7 @@
 per file and version, each key with the `[CONFIG_...]` gate it has in the source), parsed and
 evaluated against a profile: what each file shows on that kernel with those options."""
 
+import functools
 import os
 import re
 
@@ -30,6 +31,7 @@ def _path(kind, version):
     return os.path.join(REFS, f"{kind}.{version}.txt")
 
 
+@functools.lru_cache(maxsize=None)
 def gate_holds(expr, profile) -> bool:
     """Evaluate a list's gate (`CONFIG_X && !CONFIG_Y`, `defined(..)`, `IS_ENABLED(..)`,
     `THREAD_SIZE > N`) with the profile's options."""
@@ -45,8 +47,9 @@ def gate_holds(expr, profile) -> bool:
     return bool(eval(py, {"__builtins__": {}}, names))  # noqa: S307 - our own test data
 
 
+@functools.lru_cache(maxsize=None)
 def _lines(kind, version):
-    """[(key, gate or None, note)] of a one-key-per-line list."""
+    """((key, gate or None, note), ...) of a one-key-per-line list."""
     out = []
     with open(_path(kind, version)) as f:
         for line in f:
@@ -59,7 +62,7 @@ def _lines(kind, version):
                 out.extend((k, g, "") for k, g in EXPANSIONS[key])
             else:
                 out.append((key, gate, note))
-    return out
+    return tuple(out)
 
 
 def proc_vmstat(version, profile, per_node):

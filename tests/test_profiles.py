@@ -117,3 +117,20 @@ def test_kernel_config_errors_name_file_line_and_key(tmp_path):
     # An option the version does not have is accepted and changes nothing there.
     path.write_text("kernel:\n  version: '5.10'\n  config: {UNACCEPTED_MEMORY: true}\n")
     assert load_config(str(path)).kernel.options == (("UNACCEPTED_MEMORY", True),)
+
+
+@pytest.mark.parametrize("version", refs.LTS)
+def test_each_option_alone_off_matches_the_lists(version):
+    """All options on but one, for each option: the tables' key sequences equal the lists with
+    that option off (the tables' functions directly; the rendering is covered above)."""
+    from pseudofs.render import meminfo as mi, memcg_stats as mc, vmstat_text as vt
+    for name in OPTIONS:
+        p = make_profile(version, dict(ALL_ON, **{name: False}))
+        for per_node in (False, True):
+            assert list(vt.proc_vmstat_names(p, per_node)) == refs.proc_vmstat(
+                version, p, per_node), name
+            assert [r.key for r in mc.numa_stat_rows(p, per_node)] == refs.memory_numa_stat(
+                version, p, per_node), name
+        assert list(mi.meminfo_labels(p)) == refs.proc_meminfo(version, p), name
+        assert list(mc.memory_stat_keys(p, True, "memory_hugetlb_accounting" in p)) == \
+            refs.memory_stat(version, p), name
