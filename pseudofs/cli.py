@@ -1,4 +1,5 @@
-"""pseudofs command line (README, Command line): mount, umount, render, exec, run, check, bench."""
+"""pseudofs command line (README, Command line): mount, umount, render, exec, run, capture,
+check, bench."""
 
 import argparse
 import os
@@ -70,6 +71,23 @@ def cmd_exec(args) -> int:
     return nsexec.run(args.mountpoint, args.command)
 
 
+def cmd_capture(args) -> int:
+    from pseudofs.capture import capture, dump
+    from pseudofs.config import parse_config
+    text = dump(capture(args.root, args.cgroups))
+    try:
+        parse_config(text, args.output or "<captured>")   # what a mount would refuse, now
+    except ConfigError as e:
+        print("\n".join(e.problems), file=sys.stderr)
+        return 2
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="pseudofs", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -102,6 +120,12 @@ def main(argv=None) -> int:
     e.add_argument("mountpoint", metavar="MNT")
     e.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
     e.set_defaults(fn=cmd_exec)
+    c = sub.add_parser("capture", help="write a configuration of this machine (or of --root)")
+    c.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: stdout)")
+    c.add_argument("--cgroups", action="store_true", help="include the cgroup v2 tree")
+    c.add_argument("--root", default="/", metavar="DIR",
+                   help="read DIR/proc and DIR/sys instead of the machine's (a rendered tree)")
+    c.set_defaults(fn=cmd_capture)
     for name in ("run", "check", "bench"):
         s = sub.add_parser(name, add_help=False, help=f"see `pseudofs {name} -h`")
         s.add_argument("rest", nargs=argparse.REMAINDER)

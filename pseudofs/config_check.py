@@ -15,6 +15,9 @@ from .model.kernel import ACCOUNTING_MODES
 from .model.topology import LOCAL_DISTANCE, MAX_NR_CPUS, MAX_NUMNODES
 from .model.units import PCPU_MIN_UNIT_SIZE as ALLOC_MAX_SIZE
 from .model.units import PCPU_UNIT_LIMIT, PERCPU_DYNAMIC_EARLY_SIZE
+from .render.kconfig import OPTIONS, VERSIONS
+from .files.cftype_gates import GATED_NAMES, cgroup_file_exists
+from .render.profile import make_profile
 
 
 def _cpus(cpus):
@@ -51,7 +54,7 @@ class Checker(YamlReader):
 
     def kernel(self, top):
         d = KernelConfig()
-        keys = ("accounting", "page_size", "nr_cpus")
+        keys = ("accounting", "page_size", "nr_cpus", "version", "config")
         m = self.mapping(top["kernel"][1], "kernel", keys) if "kernel" in top else {}
         acc = self.field(m, "accounting", self.string, "kernel", d.accounting)
         if acc not in ACCOUNTING_MODES:
@@ -65,7 +68,37 @@ class Checker(YamlReader):
             ps = d.page_size
         self.nr_cpus_node = m["nr_cpus"][1] if "nr_cpus" in m else None
         nr = self.field(m, "nr_cpus", self.integer, "kernel", d.nr_cpus, 1, MAX_NR_CPUS)
-        return KernelConfig(acc, ps, nr)
+        version, options = self.kernel_profile(m, d)
+        return KernelConfig(acc, ps, nr, version, options)
+
+    def kernel_profile(self, m, d):
+        """kernel.version (one of VERSIONS, read as typed: 6.10 is not 6.1) and kernel.config
+        ({option: bool}; an unknown option is an error, one the version lacks is not)."""
+        version = d.version
+        if "version" in m:
+            text = self.raw(m["version"][1], "kernel.version")
+            if text in VERSIONS:
+                version = text
+            elif text is not BAD:
+                self.err(m["version"][1], "kernel.version",
+                         f"must be one of {', '.join(VERSIONS)}, got {text!r}")
+        options = []
+        if "config" in m:
+            cm = self.mapping(m["config"][1], "kernel.config", tuple(OPTIONS))
+            for name, (_, vnode) in cm.items():
+                on = self.boolean(vnode, "kernel.config." + name)
+                if on is not BAD:
+                    options.append((name, on))
+        self.profile = make_profile(version, dict(options))
+        return version, tuple(options)
+
+    profile = make_profile()
+
+    def check_profile_file(self, knode, path, name):
+        """A cgroup file the kernel profile does not have (memory.swap.* without swap, ...)."""
+        if name in GATED_NAMES and not cgroup_file_exists(name, False, self.profile):
+            self.err(knode, f"{path}.{name}", "no such file with this kernel.version and "
+                     "kernel.config")
 
     dropped_nodes = False
 
@@ -242,6 +275,7 @@ class Checker(YamlReader):
             for name, (knode, vnode) in m.items():
                 if name not in CONFIG_FILES:
                     continue
+                self.check_profile_file(knode, path, name)
                 if name.startswith("memory.") and "memory" not in enabled[parent]:
                     self.err(knode, f"{path}.{name}", f"no such file: {parent} does not enable "
                              "memory in its subtree_control")

@@ -12,6 +12,8 @@ class KernelConfig:
     accounting: str = "per-node"   # per-node (the patch) | memcg (upstream)
     page_size: int = 4096
     nr_cpus: int = 512             # NR_CPUS; kernel_max = nr_cpus - 1
+    version: str = "7.0"           # kernel profile (pseudofs.render.kconfig.VERSIONS)
+    options: Tuple[Tuple[str, bool], ...] = ()   # kernel.config as given (name, on), in file order
 
 
 @dataclass(frozen=True)

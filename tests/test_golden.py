@@ -28,10 +28,14 @@ MODES = ("per-node", "memcg")
 HINT = "run `python3 -m pytest tests/test_golden.py --update-golden` and review the diff"
 
 
-def build(mode: str):
+def golden_config():
     # named relative to the repository: percpu_test/check's header names the config file
     with open(CONFIG, encoding="utf-8") as f:
-        config = parse_config(f.read(), "tests/golden/config.yaml")
+        return parse_config(f.read(), "tests/golden/config.yaml")
+
+
+def build(mode: str):
+    config = golden_config()
     config = dataclasses.replace(
         config, kernel=dataclasses.replace(config.kernel, accounting=mode))
     return build_tree(config, NoHost())

@@ -54,5 +54,5 @@ def test_proc_lists_shorter_names_first_then_self_and_pids(mounted):
     listing = os.listdir(os.path.join(mnt, "proc"))
     fixed = [n for n in listing if not n.isdigit() and n != "self"]
     assert fixed == sorted(fixed, key=lambda n: (len(n), n)) == \
-        ["stat", "vmstat", "cgroups", "cpuinfo", "meminfo"]
+        ["sys", "stat", "vmstat", "cgroups", "cpuinfo", "meminfo", "version"]
     assert listing[len(fixed)] == "self"

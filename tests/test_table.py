@@ -12,6 +12,7 @@ from pseudofs.fs import nsexec
 from pseudofs.fs.tree import Caller
 
 CONFIG = """
+kernel: {config: {PSI: true}}     # every row exists: the PSI files too
 topology:
   nodes:
     - {id: 0, cpus: "0-2", memory: 1G}
@@ -54,7 +55,7 @@ def test_every_row_resolves_and_is_listed_in_kernel_order(mount_tree, tmp_path):
 
 def test_exec_binds_the_bind_rows_of_the_table():
     assert list(nsexec.BINDS) == exec_binds()
-    binds = dict(exec_binds())
+    binds = {path: is_dir for path, is_dir, _ in exec_binds()}
     for row in TABLE_ROWS:
         assert (row.path in binds) == row.bind
         assert not any(param_of(s) for s in row.segments()) or not row.bind, row.path

@@ -11,11 +11,14 @@ import errno
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from pseudofs import control
+from pseudofs import control, psi_trigger
 from pseudofs.errors import ModelError
+from pseudofs.files.cftype_gates import GATED_NAMES, gated_cgroup_files
 from pseudofs.files.perms import cgroup_file_attr, procs_write_permission
 from pseudofs.files.rows import Row, Write
 from pseudofs.render import cgroupfs as r
+from pseudofs.render.procfs import profile as profile_of
+from pseudofs.render.psi import has_full, pressure
 
 RW, RO, WO = 0o644, 0o444, 0o200
 CGROUP_DIR = "/sys/fs/cgroup/{cgroup}"
@@ -80,6 +83,15 @@ def _anything(data, _page_size):
     return data
 
 
+def _psi(resource):
+    """A cgroup's pressure file (cgroup_psi_files[]): zero averages; a write registers a trigger
+    on the open file (psi_trigger.py: the kernel's refusals, nothing ever fires)."""
+    def apply(x, data, io):
+        psi_trigger.write(data, has_full(resource, profile_of(x.model)), io.of.private,
+                          procfs=False)
+    return (lambda x, of: pressure(resource, profile_of(x.model))), Write(_anything, apply)
+
+
 _procs_read = lambda x, of: r.procs(x.model, x.cg)          # noqa: E731
 
 CGROUP_FILES = (
@@ -109,6 +121,10 @@ CGROUP_FILES = (
            Write(control.kill, lambda x, v, io: x.model.kill(x.cg))),
     CgFile("cpu.stat", RO, True, False, lambda x, of: r.cpu_stat(x.model, x.cg)),
     CgFile("cpu.stat.local", RO, True, False, lambda x, of: b""),
+    # cgroup_psi_files[] (CONFIG_PSI; which exist: files/cftype_gates.py)
+    CgFile("io.pressure", RW, True, False, *_psi("io")),
+    CgFile("memory.pressure", RW, True, False, *_psi("memory")),
+    CgFile("cpu.pressure", RW, True, False, *_psi("cpu")),
     # mm/memcontrol.c memory_files[]
     CgFile("memory.current", RO, False, True, _mem(r.current)),
     CgFile("memory.min", RW, False, True, *_limit("min", "set_memory_min")),
@@ -152,19 +168,33 @@ def _atomic(parse):
     return checked
 
 
-def has_file(cg, f: CgFile) -> bool:
+def has_file(cg, f: CgFile, profile) -> bool:
     """Does cgroup `cg` have the file `f` (kernel/cgroup/cgroup.c cgroup_addrm_files: not on
-    the root with CFTYPE_NOT_ON_ROOT; a controller's files where the parent enabled it)?"""
+    the root with CFTYPE_NOT_ON_ROOT; a controller's files where the parent enabled it; a file
+    of a version or an option only where the kernel profile has it)?"""
     root = cg.is_root()
-    return (f.on_root or not root) and (not f.memory or root or cg.has_memory_files())
+    if f.memory and not (root or cg.has_memory_files()):
+        return False
+    if f.name in GATED_NAMES:
+        row = gated_cgroup_files(profile).get(f.name)
+        return row is not None and (row.on_root or not root)
+    return f.on_root or not root
+
+
+def _mode(f: CgFile, profile) -> int:
+    """The file's mode in this kernel profile (memory.peak is read-only before 6.12)."""
+    row = gated_cgroup_files(profile).get(f.name) if f.name in GATED_NAMES else None
+    return f.mode if row is None else row.mode
 
 
 def _row(f: CgFile) -> Row:
     write = replace(f.write, parse=_atomic(f.write.parse)) if f.write else None
     return Row(
         f"{CGROUP_DIR}/{f.name}", f.mode, read=f.read, write=write, cache=f.cache,
-        members=f.members, cgroup_file=True, exists=lambda x: has_file(x.cg, f),
-        owner=lambda x: cgroup_file_attr(x.cg, f.name, f.mode))
+        members=f.members, cgroup_file=True,
+        exists=lambda x: has_file(x.cg, f, profile_of(x.model)),
+        writable=(lambda x: bool(_mode(f, profile_of(x.model)) & 0o222)) if write else None,
+        owner=lambda x: cgroup_file_attr(x.cg, f.name, _mode(f, profile_of(x.model))))
 
 
 ROWS = tuple(_row(f) for f in CGROUP_FILES)

@@ -73,6 +73,7 @@ class Row:
     is_dir: bool = False
     read: Optional[Callable] = None              # (ctx, of) -> bytes
     write: Optional[Write] = None
+    writable: Optional[Callable[[Ctx], bool]] = None   # where a version makes it read-only
     size: object = 0                             # bytes, PAGE, or (ctx) -> bytes
     exists: Optional[Callable[[Ctx], bool]] = None
     owner: Optional[Callable[[Ctx], Tuple[int, int, int]]] = None   # -> (uid, gid, mode)

@@ -9,7 +9,7 @@ docs/ARCHITECTURE.md, "How to add a file".
 
 from typing import List, Tuple
 
-from pseudofs import check, control
+from pseudofs import check, control, psi_trigger
 from pseudofs.files import cgroup
 from pseudofs.files.rows import PAGE, PROCFS, TABLE, Param, Row, Write
 from pseudofs.render import debugfs, procfs, sysfs
@@ -116,6 +116,19 @@ PROC = (
         bind=True),
     _ro("/proc/cpuinfo", procfs.cpuinfo, bind=True),
     _ro("/proc/cgroups", procfs.cgroups, bind=True),
+    _ro("/proc/version", procfs.version, bind=True),
+    _dir("/proc/sys", 0o555, order=PROCFS),
+    _dir("/proc/sys/kernel", 0o555, order=PROCFS),
+    _ro("/proc/sys/kernel/osrelease", procfs.osrelease, bind=True),
+    # CONFIG_PSI (psi_proc_init): the system-wide pressure files, all averages zero
+    _dir("/proc/pressure", 0o555, order=PROCFS, exists=lambda x: procfs.has_psi(x.model),
+         bind=True),
+    *(Row("/proc/pressure/" + res, 0o444,
+          owner=lambda x: (0, 0, procfs.pressure_mode(x.model)),
+          read=lambda x, of, res=res: procfs.pressure(x.model, res),
+          write=Write(lambda data, _ps: data, lambda x, data, io, res=res: psi_trigger.write(
+              data, procfs.pressure_has_full(x.model, res), io.of.private)))
+      for res in ("io", "cpu", "memory")),
     _dir("/proc/{pid}", 0o555, order=PROCFS, caller=True),
     Row("/proc/{pid}/cgroup", 0o444, caller=True,
         read=lambda x, of: procfs.pid_cgroup(x.model.cgroup_of(x.pid, x.host))),
@@ -174,6 +187,7 @@ DEBUGFS = (
 TABLE_ROWS: Tuple[Row, ...] = (_dir("/", 0o555, order=TABLE),) + PROC + SYSFS + CGROUPFS + DEBUGFS
 
 
-def exec_binds(rows=TABLE_ROWS) -> List[Tuple[str, bool]]:
-    """(path, is a directory) of every row `pseudofs exec` binds over the host's same path."""
-    return [(row.path, row.is_dir) for row in rows if row.bind]
+def exec_binds(rows=TABLE_ROWS) -> List[Tuple[str, bool, bool]]:
+    """(path, is a directory, optional) of every row `pseudofs exec` binds over the host's same
+    path; an optional one (it has an `exists` rule, e.g. /proc/pressure) may be absent."""
+    return [(row.path, row.is_dir, row.exists is not None) for row in rows if row.bind]

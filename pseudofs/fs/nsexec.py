@@ -55,7 +55,9 @@ def _check_errno(ret: int) -> None:
         raise OSError(e, os.strerror(e))
 
 
-def _check_mount(mnt: str, shown: str) -> None:
+def _check_mount(mnt: str, shown: str) -> list:
+    """The paths to bind (every bind row the mount and this machine have); ExecError if the
+    mount is not usable."""
     try:
         os.stat(mnt)
     except OSError as e:
@@ -63,19 +65,24 @@ def _check_mount(mnt: str, shown: str) -> None:
             raise ExecError(f"the mount at {shown} does not answer (its daemon is gone); clear "
                             f"it with: pseudofs umount {shown}")
         raise ExecError(f"{shown}: {e.strerror}")
-    for path, is_dir in BINDS:
+    binds = []
+    for path, is_dir, optional in BINDS:
         src = mnt + path
         try:
             ok = os.path.isdir(src) if is_dir else os.path.isfile(src)
         except OSError:
             ok = False
+        here = os.path.isdir(path) if is_dir else os.path.isfile(path)
+        if optional and not (ok and here):
+            continue                        # e.g. /proc/pressure without CONFIG_PSI
         if not ok:
             raise ExecError(f"{shown} is not a pseudofs mount ({src} is missing); "
                             f"mount it first: pseudofs mount {shown} -c CONFIG")
-    for path, is_dir in BINDS:
-        if not (os.path.isdir(path) if is_dir else os.path.isfile(path)):
+        if not here:
             raise ExecError(f"{path} does not exist on this machine, so the model's file "
                             "cannot be bound over it")
+        binds.append(path)
+    return binds
 
 
 def _write(path: str, text: str) -> None:
@@ -105,13 +112,13 @@ def _private_namespace(libc) -> str:
             "e.g. sudo pseudofs exec MNT -- CMD") from None
 
 
-def _bind_all(libc, mnt: str) -> None:
+def _bind_all(libc, mnt: str, binds) -> None:
     try:
         # Nothing mounted from here on may propagate back to the caller's namespace.
         _check_errno(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None))
     except OSError as e:
         raise ExecError(f"cannot make / private in the new mount namespace: {e.strerror}")
-    for path, _ in BINDS:
+    for path in binds:
         src = mnt + path
         try:
             _check_errno(libc.mount(os.fsencode(src), os.fsencode(path), None, MS_BIND, None))
@@ -130,14 +137,14 @@ def run(mountpoint: str, command) -> int:
         return 2
     mnt = os.path.realpath(mountpoint)
     try:
-        _check_mount(mnt, mountpoint)
+        binds = _check_mount(mnt, mountpoint)
         if shutil.which(command[0]) is None and not (os.sep in command[0]
                                                     and os.path.exists(command[0])):
             print(f"pseudofs exec: {command[0]}: command not found", file=sys.stderr)
             return EXIT_NOT_FOUND
         libc = _libc()
         _private_namespace(libc)
-        _bind_all(libc, mnt)
+        _bind_all(libc, mnt, binds)
     except ExecError as e:
         print(f"pseudofs exec: {e}", file=sys.stderr)
         return EXIT_FAILED

@@ -63,6 +63,13 @@ def _exists(row: Row, x: Ctx) -> bool:
     return row.exists is None or row.exists(x)
 
 
+def _write_of(row: Row, x: Ctx):
+    """The row's Write where this file takes writes (some versions make a file read-only)."""
+    if row.write is None or (row.writable is not None and not row.writable(x)):
+        return None
+    return row.write
+
+
 class _Io:
     """What a write's `apply` may ask about the write: the open file and the host."""
 
@@ -198,12 +205,12 @@ class Routes:
         return self.listing(node, x)
 
     def open(self, path: str, flags: int, caller: Caller) -> OpenFile:
-        row, _, _ = self.resolve(path, caller)
+        row, x, _ = self.resolve(path, caller)
         if row.is_dir:
             raise ModelError(errno.EISDIR, path)
         acc = flags & 3
         # kernfs_fop_open(): no write handler for a write open, no read handler for a read
-        if (acc != 0 and row.write is None) or (acc != 1 and row.read is None):
+        if (acc != 0 and _write_of(row, x) is None) or (acc != 1 and row.read is None):
             raise ModelError(errno.EACCES, path)
         return OpenFile(path, flags, caller)
 
@@ -232,10 +239,11 @@ class Routes:
     @_mutating
     def write(self, of: OpenFile, data: bytes) -> None:
         row, x = self._for_io(of)
-        if row.write is None:
+        write = _write_of(row, x)
+        if write is None:
             raise ModelError(errno.EINVAL, of.path)
-        value = row.write.parse(bytes(data), self.model.page_size)
-        row.write.apply(x, value, _Io(of, self.host, self.model))
+        value = write.parse(bytes(data), self.model.page_size)
+        write.apply(x, value, _Io(of, self.host, self.model))
 
     def release(self, of: OpenFile) -> None:
         cg = of.private.get("peak_cgroup")
@@ -243,10 +251,10 @@ class Routes:
             self.model.peak_release(cg, id(of))
 
     def truncate(self, path: str, caller: Caller) -> None:
-        row, _, _ = self.resolve(path, caller)
+        row, x, _ = self.resolve(path, caller)
         if row.is_dir:
             raise ModelError(errno.EISDIR, path)
-        if row.write is None:
+        if _write_of(row, x) is None:
             raise ModelError(errno.EACCES, path)
 
     def _cgroup_dir(self, path: str, caller: Caller):

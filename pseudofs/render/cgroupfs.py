@@ -3,7 +3,7 @@
 from pseudofs.model.cgroup import INT_MAX
 from pseudofs.model.memcg import STAT_KMEM, STAT_PERCPU
 from pseudofs.render.memcg_stats import memory_events, memory_numa_stat, memory_stat, swap_events
-from pseudofs.render.procfs import per_node
+from pseudofs.render.procfs import per_node, profile
 from pseudofs.render.text import decimal, kv, limit
 
 
@@ -54,13 +54,15 @@ def cpu_stat(model, cg) -> bytes:
 # --- memory.* -----------------------------------------------------------------------------------
 def memory_stat_file(model, memcg) -> bytes:
     values = {"percpu": memcg.stat(STAT_PERCPU), "kernel": memcg.stat(STAT_KMEM)}
-    return memory_stat(values, model.page_size, percpu_node_item=per_node(model))
+    prof = profile(model)
+    return memory_stat(values, model.page_size, prof, per_node(model),
+                       "memory_hugetlb_accounting" in prof)
 
 
 def memory_numa_stat_file(model, memcg) -> bytes:
     nids = model.topo.memory_nodes()
     values = {"percpu": {n: memcg.node_stat(n) for n in nids}} if per_node(model) else {}
-    return memory_numa_stat(values, nids, model.page_size, percpu_node_item=per_node(model))
+    return memory_numa_stat(values, nids, model.page_size, profile(model), per_node(model))
 
 
 def current(model, memcg) -> bytes:
@@ -72,7 +74,7 @@ def counter_limit(model, memcg, field: str) -> bytes:
 
 
 def events_file(model, memcg, local: bool) -> bytes:
-    return memory_events(memcg.events_local if local else memcg.events)
+    return memory_events(memcg.events_local if local else memcg.events, profile(model))
 
 
 def swap_events_file(model, memcg) -> bytes:

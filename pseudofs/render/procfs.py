@@ -3,6 +3,9 @@
 
 from pseudofs.render import cgroup_text, cpuinfo as _cpuinfo, proc_stat as _stat
 from pseudofs.render.meminfo import meminfo as _meminfo, meminfo_labels
+from pseudofs.render.kconfig import BANNERS, RELEASES
+from pseudofs.render.profile import enabled, profile_of_kernel, profile_version
+from pseudofs.render.psi import has_full, pressure as _pressure
 from pseudofs.render.vmstat_text import proc_vmstat_names, vmstat as _vmstat
 
 VMALLOC_TOTAL_KB = 34359738367        # x86-64 VMALLOC_TOTAL >> 10
@@ -11,6 +14,11 @@ HPAGE_KB = 2048
 
 def per_node(model) -> bool:
     return model.accounting == "per-node"
+
+
+def profile(model) -> frozenset:
+    """The kernel profile (version and options) the model's configuration names."""
+    return profile_of_kernel(model.config.kernel)
 
 
 def vmstat_values(model, nid=None) -> dict:
@@ -25,7 +33,7 @@ def vmstat_values(model, nid=None) -> dict:
 
 
 def vmstat(model) -> bytes:
-    return _vmstat(proc_vmstat_names(percpu_node_item=per_node(model)), vmstat_values(model))
+    return _vmstat(proc_vmstat_names(profile(model), per_node(model)), vmstat_values(model))
 
 
 def meminfo_values(model, nids) -> dict:
@@ -48,7 +56,7 @@ def meminfo(model) -> bytes:
         "Hugepagesize": HPAGE_KB,
         "DirectMap2M": v["MemTotal"],
     })
-    return _meminfo([(label, v.get(label, 0)) for label in meminfo_labels()])
+    return _meminfo([(label, v.get(label, 0)) for label in meminfo_labels(profile(model))])
 
 
 def stat(model, btime: int = 0) -> bytes:
@@ -67,3 +75,39 @@ def cgroups(model) -> bytes:
 
 def pid_cgroup(cgroup) -> bytes:
     return cgroup_text.pid_cgroup(cgroup.path)
+
+
+def release(model) -> str:
+    return RELEASES[profile_version(profile(model))]
+
+
+def version(model) -> bytes:
+    """/proc/version (fs/proc/version.c): linux_proc_banner with utsname()'s sysname, release
+    and version."""
+    builder, compiler, uts_version = BANNERS[profile_version(profile(model))]
+    return ("Linux version %s (%s) (%s) %s\n" % (release(model), builder, compiler,
+                                                 uts_version)).encode()
+
+
+def osrelease(model) -> bytes:
+    """/proc/sys/kernel/osrelease (proc_do_uts_string): the release and a newline."""
+    return (release(model) + "\n").encode()
+
+
+def pressure(model, resource: str) -> bytes:
+    """/proc/pressure/RESOURCE (psi_proc_show: the system group), all zero."""
+    return _pressure(resource, profile(model))
+
+
+def pressure_has_full(model, resource: str) -> bool:
+    return has_full(resource, profile(model))
+
+
+def has_psi(model) -> bool:
+    return "PSI" in profile(model)
+
+
+def pressure_mode(model) -> int:
+    """psi_proc_init: 0666 from 6.5 (unprivileged triggers), before mode 0, which
+    proc_create() makes S_IRUGO."""
+    return 0o666 if enabled(">=6.5", profile(model)) else 0o444

@@ -2,7 +2,7 @@
 
 from pseudofs.render.bitmap import cpulist, cpumap, distance as _distance
 from pseudofs.render.meminfo import node_meminfo as _node_meminfo, node_meminfo_labels, numastat as _numastat
-from pseudofs.render.procfs import meminfo_values, per_node, vmstat_values
+from pseudofs.render.procfs import meminfo_values, per_node, profile, vmstat_values
 from pseudofs.render.text import decimal
 from pseudofs.render.vmstat_text import node_vmstat_names, vmstat as _vmstat
 
@@ -49,7 +49,9 @@ def node_distance(model, nid: int) -> bytes:
 
 def node_meminfo(model, nid: int) -> bytes:
     v = meminfo_values(model, [nid])
-    return _node_meminfo(nid, [(label, v.get(label, 0)) for label in node_meminfo_labels()])
+    prof = profile(model)
+    return _node_meminfo(nid, [(label, v.get(label, 0)) for label in node_meminfo_labels(prof)],
+                         prof)
 
 
 def node_numastat(model, nid: int) -> bytes:
@@ -57,7 +59,7 @@ def node_numastat(model, nid: int) -> bytes:
 
 
 def node_vmstat(model, nid: int) -> bytes:
-    names = node_vmstat_names(percpu_node_item=per_node(model))
+    names = node_vmstat_names(profile(model), per_node(model))
     return _vmstat(names, vmstat_values(model, nid))
 
 

@@ -18,12 +18,12 @@ from .profile import DEFAULT_PROFILE, MM_2026, select
 from .text import kv
 
 _MM = MM_2026
-_OLD = "!" + MM_2026
+_OLD = "<7.0"
 
 # enum zone_stat_item
 ZONE_STAT_ITEMS = (
     ("nr_free_pages", None),
-    ("nr_free_pages_blocks", None),
+    ("nr_free_pages_blocks", ">=6.18"),
     ("nr_zone_inactive_anon", None),
     ("nr_zone_active_anon", None),
     ("nr_zone_inactive_file", None),
@@ -31,9 +31,11 @@ ZONE_STAT_ITEMS = (
     ("nr_zone_unevictable", None),
     ("nr_zone_write_pending", None),
     ("nr_mlock", None),
+    ("nr_page_table_pages", "<5.11"),    # a node item from 5.11
+    ("nr_bounce", "<6.18"),
     ("nr_zspages", "ZSMALLOC"),
     ("nr_free_cma", None),
-    ("nr_unaccepted", "UNACCEPTED_MEMORY"),
+    ("nr_unaccepted", ("UNACCEPTED_MEMORY", ">=6.5")),
 )
 
 # enum numa_stat_item (vmstat names; nodeN/numastat uses other names, see meminfo.py)
@@ -67,6 +69,7 @@ NODE_STAT_ITEMS = (
     ("nr_file_pages", None),
     ("nr_dirty", None),
     ("nr_writeback", None),
+    ("nr_writeback_temp", "<6.18"),
     ("nr_shmem", None),
     ("nr_shmem_hugepages", None),
     ("nr_shmem_pmdmapped", None),
@@ -77,30 +80,30 @@ NODE_STAT_ITEMS = (
     ("nr_vmscan_immediate_reclaim", None),
     ("nr_dirtied", None),
     ("nr_written", None),
-    ("nr_throttled_written", None),
+    ("nr_throttled_written", ">=6.1"),
     ("nr_kernel_misc_reclaimable", None),
     ("nr_foll_pin_acquired", None),
     ("nr_foll_pin_released", None),
     ("nr_vmalloc", _MM),
     ("nr_kernel_stack", None),
     ("nr_shadow_call_stack", "SHADOW_CALL_STACK"),
-    ("nr_page_table_pages", None),
-    ("nr_sec_page_table_pages", None),
-    ("nr_iommu_pages", "IOMMU_SUPPORT"),
-    ("nr_swapcached", "SWAP"),
-    ("pgpromote_success", "NUMA_BALANCING"),
-    ("pgpromote_candidate", "NUMA_BALANCING"),
-    ("pgpromote_candidate_nrl", "NUMA_BALANCING"),
-    ("pgdemote_kswapd", None),
-    ("pgdemote_direct", None),
-    ("pgdemote_khugepaged", None),
-    ("pgdemote_proactive", None),
+    ("nr_page_table_pages", ">=5.11"),
+    ("nr_sec_page_table_pages", ">=6.0"),
+    ("nr_iommu_pages", ("IOMMU_SUPPORT", ">=6.12")),
+    ("nr_swapcached", ("SWAP", ">=5.13")),
+    ("pgpromote_success", ("NUMA_BALANCING", ">=6.1")),
+    ("pgpromote_candidate", ("NUMA_BALANCING", ">=6.1")),
+    ("pgpromote_candidate_nrl", ("NUMA_BALANCING", ">=6.18")),
+    ("pgdemote_kswapd", ">=6.8"),       # vm events before (see VM_EVENT_ITEMS)
+    ("pgdemote_direct", ">=6.8"),
+    ("pgdemote_khugepaged", ">=6.8"),
+    ("pgdemote_proactive", ">=6.18"),
 ) + tuple(("pgsteal_" + s, _MM) for s in _RECLAIM_SUFFIXES) + tuple(
     ("pgscan_" + s, _MM) for s in _RECLAIM_SUFFIXES) + (
     ("pgrefill", _MM),
-    ("nr_hugetlb", "HUGETLB_PAGE"),
-    ("nr_balloon_pages", None),
-    ("nr_kernel_file_pages", None),
+    ("nr_hugetlb", ("HUGETLB_PAGE", ">=6.18")),
+    ("nr_balloon_pages", ">=6.18"),
+    ("nr_kernel_file_pages", ">=6.18"),
 )
 
 #: The patch's item (enum NR_PERCPU_B), appended after the last node item.
@@ -116,8 +119,8 @@ THP_PMD_ITEMS = frozenset({
 GLOBAL_STAT_ITEMS = (
     ("nr_dirty_threshold", None),
     ("nr_dirty_background_threshold", None),
-    ("nr_memmap_pages", None),
-    ("nr_memmap_boot_pages", None),
+    ("nr_memmap_pages", ">=6.12"),
+    ("nr_memmap_boot_pages", ">=6.12"),
 )
 
 # FOR_ALL_ZONES() expansion order (include/linux/vm_event_item.h)
@@ -127,7 +130,7 @@ ZONE_SUFFIXES = (
     ("normal", None),
     ("high", "HIGHMEM"),
     ("movable", None),
-    ("device", "ZONE_DEVICE"),
+    ("device", ("ZONE_DEVICE", ">=6.1")),
 )
 
 
@@ -139,20 +142,24 @@ def _g(names, gate):
     return tuple((n, gate) for n in names)
 
 
-# enum vm_event_item. Rows gated "!MM_2026" are the pre-2026 event positions of
-# the reclaim counters that the patch base moved into the node items.
+# enum vm_event_item. Rows gated "<7.0" are the event positions of the reclaim
+# counters that the patch base (7.0) moved into the node items.
 VM_EVENT_ITEMS = (
     _g(("pgpgin", "pgpgout", "pswpin", "pswpout"), None)
     + _zoned("pgalloc") + _zoned("allocstall") + _zoned("pgskip")
     + _g(("pgfree", "pgactivate", "pgdeactivate", "pglazyfree", "pgfault",
           "pgmajfault", "pglazyfreed"), None)
     + (("pgrefill", _OLD), ("pgreuse", None))
-    + _g(("pgsteal_kswapd", "pgsteal_direct", "pgsteal_khugepaged",
-          "pgsteal_proactive", "pgscan_kswapd", "pgscan_direct",
-          "pgscan_khugepaged", "pgscan_proactive"), _OLD)
+    + _g(("pgsteal_kswapd", "pgsteal_direct"), _OLD)
+    + (("pgsteal_khugepaged", (">=6.6", _OLD)), ("pgsteal_proactive", (">=6.18", _OLD)))
+    # PGDEMOTE_* were vm events from 5.15 (khugepaged from 6.6) until node items in 6.8
+    + _g(("pgdemote_kswapd", "pgdemote_direct"), (">=5.15", "<6.8"))
+    + (("pgdemote_khugepaged", (">=6.6", "<6.8")),)
+    + _g(("pgscan_kswapd", "pgscan_direct"), _OLD)
+    + (("pgscan_khugepaged", (">=6.6", _OLD)), ("pgscan_proactive", (">=6.18", _OLD)))
     + (("pgscan_direct_throttle", None),)
     + _g(("pgscan_anon", "pgscan_file", "pgsteal_anon", "pgsteal_file"), _OLD)
-    + _g(("zone_reclaim_success", "zone_reclaim_failed"), "NUMA")
+    + (("zone_reclaim_success", ("NUMA", ">=6.12")), ("zone_reclaim_failed", "NUMA"))
     + _g(("pginodesteal", "slabs_scanned", "kswapd_inodesteal",
           "kswapd_low_wmark_hit_quickly", "kswapd_high_wmark_hit_quickly",
           "pageoutrun", "pgrotated", "drop_pagecache", "drop_slab", "oom_kill"),
@@ -166,7 +173,7 @@ VM_EVENT_ITEMS = (
           "compact_daemon_wake", "compact_daemon_migrate_scanned",
           "compact_daemon_free_scanned"), "COMPACTION")
     + _g(("htlb_buddy_alloc_success", "htlb_buddy_alloc_fail"), "HUGETLB_PAGE")
-    + _g(("cma_alloc_success", "cma_alloc_fail"), "CMA")
+    + _g(("cma_alloc_success", "cma_alloc_fail"), ("CMA", ">=5.15"))
     + _g(("unevictable_pgs_culled", "unevictable_pgs_scanned",
           "unevictable_pgs_rescued", "unevictable_pgs_mlocked",
           "unevictable_pgs_munlocked", "unevictable_pgs_cleared",
@@ -174,10 +181,12 @@ VM_EVENT_ITEMS = (
     + _g(("thp_fault_alloc", "thp_fault_fallback", "thp_fault_fallback_charge",
           "thp_collapse_alloc", "thp_collapse_alloc_failed", "thp_file_alloc",
           "thp_file_fallback", "thp_file_fallback_charge", "thp_file_mapped",
-          "thp_split_page", "thp_split_page_failed", "thp_deferred_split_page",
-          "thp_underused_split_page", "thp_split_pmd",
-          "thp_scan_exceed_none_pte", "thp_scan_exceed_swap_pte",
-          "thp_scan_exceed_share_pte"), "TRANSPARENT_HUGEPAGE")
+          "thp_split_page", "thp_split_page_failed", "thp_deferred_split_page"),
+         "TRANSPARENT_HUGEPAGE")
+    + (("thp_underused_split_page", ("TRANSPARENT_HUGEPAGE", ">=6.12")),
+       ("thp_split_pmd", "TRANSPARENT_HUGEPAGE"))
+    + _g(("thp_scan_exceed_none_pte", "thp_scan_exceed_swap_pte",
+          "thp_scan_exceed_share_pte"), ("TRANSPARENT_HUGEPAGE", ">=6.1"))
     + (("thp_split_pud",
         ("TRANSPARENT_HUGEPAGE", "HAVE_ARCH_TRANSPARENT_HUGEPAGE_PUD")),)
     + _g(("thp_zero_page_alloc", "thp_zero_page_alloc_failed", "thp_swpout",
@@ -186,16 +195,19 @@ VM_EVENT_ITEMS = (
     + (("balloon_migrate", ("MEMORY_BALLOON", "BALLOON_COMPACTION")),)
     + _g(("nr_tlb_remote_flush", "nr_tlb_remote_flush_received",
           "nr_tlb_local_flush_all", "nr_tlb_local_flush_one"), "DEBUG_TLBFLUSH")
-    + _g(("swap_ra", "swap_ra_hit", "swpin_zero", "swpout_zero"), "SWAP")
-    + (("ksm_swpin_copy", ("SWAP", "KSM")), ("cow_ksm", "KSM"))
-    + _g(("zswpin", "zswpout", "zswpwb"), "ZSWAP")
-    + _g(("direct_map_level2_splits", "direct_map_level3_splits",
-          "direct_map_level2_collapses", "direct_map_level3_collapses"), "X86")
+    + _g(("vmacache_find_calls", "vmacache_find_hits"), ("DEBUG_VM_VMACACHE", "<6.1"))
+    + _g(("swap_ra", "swap_ra_hit"), "SWAP")
+    + _g(("swpin_zero", "swpout_zero"), ("SWAP", ">=6.12"))
+    + (("ksm_swpin_copy", ("SWAP", "KSM", ">=6.1")), ("cow_ksm", ("KSM", ">=6.1")))
+    + _g(("zswpin", "zswpout"), ("ZSWAP", ">=6.1"))
+    + (("zswpwb", ("ZSWAP", ">=6.12")),)
+    + _g(("direct_map_level2_splits", "direct_map_level3_splits"), ("X86", ">=5.15"))
+    + _g(("direct_map_level2_collapses", "direct_map_level3_collapses"), ("X86", ">=6.18"))
     + _g(("vma_lock_success", "vma_lock_abort", "vma_lock_retry",
-          "vma_lock_miss"), "PER_VMA_LOCK_STATS")
-    # Buckets up to THREAD_SIZE; x86-64 (16 KiB stacks, no KASAN). Recalled.
+          "vma_lock_miss"), ("PER_VMA_LOCK_STATS", ">=6.6"))
+    # Buckets up to THREAD_SIZE; x86-64 (16 KiB stacks, no KASAN).
     + _g(("kstack_1k", "kstack_2k", "kstack_4k", "kstack_8k", "kstack_16k"),
-         "DEBUG_STACK_USAGE")
+         ("DEBUG_STACK_USAGE", ">=6.12"))
 )
 
 #: The fixed deprecated line vmstat_show prints after the last item.

@@ -20,8 +20,11 @@ TIMEOUT = 60          # seconds for one tool run
 # The topology every tool test mounts: a memory-only node (2), a node whose CPUs have no memory
 # (3), hotplug CPUs that are possible but not present (6-7), and, after the scenario, one present
 # CPU taken offline (5): P = num_possible_cpus() = 10.
+# The kernel profile the tool tests run on: 7.0 in the quick suite; the soak suite reruns them
+# on other LTS lines (tests/test_tools_profiles.py sets PSEUDOFS_TOOL_PROFILE).
+PROFILE = os.environ.get("PSEUDOFS_TOOL_PROFILE", "7.0")
 CONFIG = """
-kernel: {accounting: %s}
+kernel: {accounting: %s, version: '""" + PROFILE + """'}
 topology:
   nodes:
     - {id: 0, cpus: "0-3", memory: 4G}
