@@ -32,8 +32,8 @@ def _records(path):
     return statelog.parse(str(path), open(path, "rb").read()).records
 
 
-def test_restart_from_checkpoint_and_tail_renders_byte_for_byte(daemons, cfg, tmp_path,
-                                                                 sleeper, monkeypatch):
+def test_restart_from_checkpoint_and_tail_renders_byte_for_byte(  # noqa: F811 (fixtures)
+        daemons, cfg, tmp_path, sleeper, monkeypatch):
     monkeypatch.setenv(checkpoint.ENV, "9")       # the daemon checkpoints every 9 records
     mnt, state = str(tmp_path / "mnt"), str(tmp_path / "state")
     r, pid = daemons.mount(mnt, "-c", cfg, "--state", state)

@@ -5,13 +5,10 @@ and the real thing in a terminal: run under tmux, its screen compared with the m
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
 import time
-
-import pytest
 
 from daemon_util import REPO, wait_until
 from pseudofs import check, top
@@ -164,13 +161,13 @@ def _read_key(path, key):
     return None
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (Debian package tmux)")
 def test_top_under_tmux_shows_the_mount_and_q_quits(mount_tree, tmp_path):
     mnt = mount_tree(_tree())
     sock, rc = "pfs-top-%d" % os.getpid(), tmp_path / "rc"
     tmux = ["tmux", "-L", sock]
-    cmd = "PYTHONPATH=%s %s -m pseudofs top %s --interval 0.3; echo $? > %s" % (
-        REPO, sys.executable, mnt, rc)
+    # LINES and COLUMNS in the environment (the test runner's) would pin ncurses' size
+    cmd = "env -u LINES -u COLUMNS PYTHONPATH=%s %s -m pseudofs top %s --interval 0.3; " \
+          "echo $? > %s" % (REPO, sys.executable, mnt, rc)
     subprocess.run(tmux + ["new-session", "-d", "-s", "top", "-x", "150", "-y", "40", cmd],
                    check=True)
     try:
@@ -221,6 +218,10 @@ def test_top_under_tmux_shows_the_mount_and_q_quits(mount_tree, tmp_path):
         assert totals == sorted(totals, reverse=True)
         subprocess.run(tmux + ["send-keys", "-t", "top", "s"], check=True)
         wait_until(lambda: "sort DIFF desc" in screen(), what="s to sort by DIFF")
+        # a smaller terminal: redrawn to fit at once, not at the next interval's refresh
+        subprocess.run(tmux + ["resize-window", "-t", "top", "-x", "60", "-y", "8"], check=True)
+        wait_until(lambda: screen().splitlines()[0].startswith("pseudofs top") and
+                   max(map(len, screen().splitlines())) < 60, what="the redraw at 60x8")
         subprocess.run(tmux + ["send-keys", "-t", "top", "q"], check=True)
         wait_until(lambda: rc.exists() and rc.read_text().strip(), what="top to exit")
         assert rc.read_text().strip() == "0"

@@ -229,7 +229,12 @@ class Checkpoints:
     def write(self, model, logfile) -> bool:
         commands = self.base + self.tail
         tmp = logfile.path + ".tmp"
-        data = MAGIC + self.header + encode_record(make_record(model, commands))
+        try:
+            data = MAGIC + self.header + encode_record(make_record(model, commands))
+        except Exception:               # a bug (something in the model does not pickle)
+            log.exception("state %s: cannot serialize the model for a checkpoint", logfile.path)
+            self.retry_at = self.tail + max(self.every_records, 1)
+            return False
         fd = -1
         try:
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

@@ -29,7 +29,7 @@ when the daemon died, so it was never acknowledged: it is dropped with a warning
 the file. Anything else (bad magic, a record header or checksum that does not match, a record
 that replays differently) refuses the mount with the file and the byte offset; nothing is half
 loaded. FILE is locked (flock) while a daemon uses it; the kernel drops the lock of a killed
-daemon.
+daemon. Checkpoints (a record after the header; compaction) are pseudofs/fs/checkpoint.py's.
 """
 
 import base64
@@ -41,7 +41,7 @@ from typing import Callable, List, Optional, Tuple
 from pseudofs.errors import ConfigError, ModelError
 from pseudofs.fs.statefile import (MAGIC, VERSION, LogFile, StateError,  # noqa: F401 (API)
                                    _fsync_dir, encode_record, parse)
-from pseudofs.fs import perms
+from pseudofs.fs import checkpoint, perms
 from pseudofs.fs.tree import Caller, OpenFile
 
 log = logging.getLogger("pseudofs")
@@ -182,7 +182,6 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
     from pseudofs.boot import build_tree
     from pseudofs.config import parse_config
 
-    from pseudofs.fs import checkpoint
     path = os.path.abspath(path)
     fd = checkpoint.open_locked(path)
     try:
