@@ -51,6 +51,14 @@ def test_restart_from_checkpoint_and_tail_renders_byte_for_byte(  # noqa: F811 (
         assert before == after, diff(before, after)
     assert commands[0] < commands[1] < commands[2]           # the history goes on
     assert not os.path.exists(state + ".tmp")
+    os.chmod(state, 0o640)
+    os.chown(state, 1234, 5678)                      # a compaction keeps them
+    for i in range(10):
+        with open(mnt + PCT + "/alloc", "w") as f:
+            f.write("size=8 count=1 cgroup=/app tag=m%d" % i)
+    assert checkpoint.is_checkpoint(_records(state)[0][1]) and len(_records(state)) < 10
+    st = os.stat(state)
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o640, 1234, 5678)
     print("3 restarts from a checkpoint of %s commands plus a tail, %d files each byte for byte"
           % (commands, sum(1 for k in after if not k.endswith(("@", "/")))))
 

@@ -24,6 +24,7 @@ import io
 import logging
 import os
 import pickle
+import stat
 import zlib
 from typing import List, Optional, Tuple
 
@@ -239,6 +240,13 @@ class Checkpoints:
         try:
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)     # FILE's lock, once renamed
+            st = os.fstat(logfile.fd)                           # FILE's mode and owner stay
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except PermissionError:
+                    pass
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
