@@ -25,7 +25,7 @@ EXAMPLES := examples/percpu-per-node.sh examples/check_cgroup_parser.py
 # What the real-tool tests (tests/test_tools_*.py) run: Debian packages (installed by `make test`
 # when root and missing, and by .ci/run) and PyPI packages (installed into the venv). Without
 # them, those tests skip locally and fail under CI=true.
-TOOLS_APT := prometheus-node-exporter numactl procps util-linux golang-go \
+TOOLS_APT := prometheus-node-exporter numactl procps util-linux tmux golang-go \
 	golang-github-opencontainers-runc-dev golang-github-containerd-cgroups-dev \
 	golang-github-prometheus-procfs-dev
 TOOLS_PIP := psutil

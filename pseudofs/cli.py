@@ -1,5 +1,5 @@
 """pseudofs command line (README, Command line): mount, umount, render, exec, run, capture,
-check, bench."""
+check, bench, top."""
 
 import argparse
 import os
@@ -126,12 +126,12 @@ def main(argv=None) -> int:
     c.add_argument("--root", default="/", metavar="DIR",
                    help="read DIR/proc and DIR/sys instead of the machine's (a rendered tree)")
     c.set_defaults(fn=cmd_capture)
-    for name in ("run", "check", "bench"):
+    for name in ("run", "check", "bench", "top"):
         s = sub.add_parser(name, add_help=False, help=f"see `pseudofs {name} -h`")
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(fn=None, sub=name)
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("run", "check", "bench"):     # their own parsers, -h included
+    if argv and argv[0] in ("run", "check", "bench", "top"):   # their own parsers, -h too
         import importlib
         return importlib.import_module(f"pseudofs.{argv[0]}").main(argv[1:])
     args = p.parse_args(argv)

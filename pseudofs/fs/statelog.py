@@ -28,7 +28,7 @@ when the daemon died, so it was never acknowledged: it is dropped with a warning
 the file. Anything else (bad magic, a record header or checksum that does not match, a record
 that replays differently) refuses the mount with the file and the byte offset; nothing is half
 loaded. FILE is locked (flock) while a daemon uses it; the kernel drops the lock of a killed
-daemon.
+daemon. Checkpoints (a record after the header; compaction) are pseudofs/fs/checkpoint.py's.
 """
 
 import base64
@@ -39,8 +39,9 @@ from typing import Callable, List, Optional, Tuple
 
 from pseudofs.errors import ConfigError, ModelError
 from pseudofs.fs.statefile import (MAGIC, VERSION, LogFile, StateError,  # noqa: F401 (API)
-                                   _fsync_dir, _lock, encode_record, parse)
+                                   _fsync_dir, encode_record, parse)
 from pseudofs.files import perms
+from pseudofs.fs import checkpoint
 from pseudofs.fs.tree import Caller, OpenFile
 
 log = logging.getLogger("pseudofs")
@@ -172,12 +173,8 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
     from pseudofs.config import parse_config
 
     path = os.path.abspath(path)
+    fd = checkpoint.open_locked(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as e:
-        raise StateError(path, "cannot open: %s" % e.strerror) from None
-    try:
-        _lock(fd, path)
         size = os.fstat(fd).st_size
         data = os.pread(fd, size, 0) if size else b""
         parsed = parse(path, data)
@@ -190,8 +187,10 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
                                           config_source))
             config_text = parsed.header["config_yaml"]
             config_source = str(parsed.header.get("config_source", path))
+        tree, records = checkpoint.restore(path, parsed, host)
         try:
-            tree = build_tree(parse_config(config_text, config_source), host)
+            if tree is None:
+                tree = build_tree(parse_config(config_text, config_source), host)
         except ConfigError as e:
             if parsed.header is None:
                 raise
@@ -199,7 +198,7 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
                              % "; ".join(e.problems), len(MAGIC)) from None
         owner = parsed.header.get("owner_uid") if parsed.header else None
         with perms.mount_owner(owner):          # None: files from before owners were recorded
-            replay(tree, path, parsed.records)
+            replay(tree, path, records)
         if parsed.torn is not None:
             off, n = parsed.torn
             warn("state %s: byte offset %d: dropped a torn last record (%d bytes): the daemon "
@@ -219,9 +218,13 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
             if parsed.torn is not None:
                 os.ftruncate(fd, end)
                 os.fsync(fd)
-        if parsed.records:
-            log.info("state %s: replayed %d records", path, len(parsed.records))
-        return StateLog(tree, LogFile(path, fd, end))
+        if records:
+            log.info("state %s: replayed %d records", path, len(records))
+        slog = StateLog(tree, LogFile(path, fd, end))
+        slog.checkpoints = checkpoint.Checkpoints(slog.log, parsed)
+        if slog.checkpoints.due(slog.log):          # a long tail: the next mount is quick
+            slog.checkpoints.write(tree.model, slog.log)
+        return slog
     except BaseException:
         os.close(fd)
         raise
@@ -235,6 +238,7 @@ class StateLog:
         self.tree = tree
         self.lock = tree.lock
         self.log = logfile
+        self.checkpoints = None             # pseudofs/fs/checkpoint.py, set by open_state
 
     def __getattr__(self, name):            # model, host, resolve ... of the route table
         return getattr(self.tree, name)
@@ -298,6 +302,8 @@ class StateLog:
                       "further changes are refused", self.log.path, rec["op"], rec["path"],
                       self.log.failed)
             raise ModelError(errno.EIO, "state file write failed") from None
+        if self.checkpoints is not None:
+            self.checkpoints.appended(self)
         if exc is not None:
             raise exc
 
