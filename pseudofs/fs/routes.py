@@ -166,7 +166,10 @@ class Routes:
         if pid == "self":
             return self.host.tgid(self._caller.pid)
         self.reap()
-        return int(pid) if int(pid) in self.model.members.members else None
+        p = int(pid)
+        # a live process not listed (one started by a member, or any other) is still found,
+        # as the kernel finds every pid: `pseudofs exec` reads its cgroup here
+        return p if p in self.model.members.members or self.host.tgid(p) == p else None
 
     def _pid_dir(self, m, pid):
         return Dir(lambda: ["cgroup"], cache=False) if self._pid_of(pid) is not None else None
