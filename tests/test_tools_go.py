@@ -90,7 +90,7 @@ def test_runc_fs2_through_exec(mounted, probe):
     assert root["usage"] == (mi["MemTotal"] - mi["MemFree"]) * 1024 > 0
     assert root["limit"] == MAX
     assert root["stats"] == kv(read(mnt, "sys/fs/cgroup/memory.stat"))
-    assert root["unified_mode"] is False        # statfs says FUSE, not cgroup2
+    assert root["unified_mode"] is True         # exec's supervisor answers statfs: cgroup2
 
 
 @pytest.mark.parametrize("mode", ["per-node", "memcg"])
