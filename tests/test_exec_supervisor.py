@@ -197,7 +197,8 @@ def unified(tmp_path_factory):
     out = tmp_path_factory.mktemp("go-unified")
     env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOPROXY="off",
                GOFLAGS="", GOENV="off", GOTOOLCHAIN="local", CGO_ENABLED="0",
-               GOCACHE=str(out / "cache"), HOME=str(out))
+               # the build cache test_tools_go.py's probe uses too: the libraries compile once
+               GOCACHE=str(tmp_path_factory.getbasetemp() / "gocache"), HOME=str(out))
     binary = str(out / "unified")
     src = os.path.join(os.path.dirname(__file__), "tools", "go", "unified")
     r = subprocess.run([go, "build", "-o", binary, "."], cwd=src, env=env, capture_output=True,
@@ -299,3 +300,15 @@ def test_without_user_notification_one_line_and_cmd_runs(mounted):
     assert r.returncode == 4
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("pseudofs exec: statfs will say")
     assert r.stdout.split() == [CGROUP2]
+
+
+def test_uname_follows_the_mount_when_it_models_a_release(mounted):
+    """uname(2) is trapped only when the mount has proc/sys/kernel/osrelease; then it reports
+    that release, otherwise the machine's own."""
+    (uname,) = need("coreutils", "uname")
+    mnt = mounted(CONFIG % "memcg")
+    got = pseudofs_exec(mnt, uname, "-r", "-s", "-m").stdout.split()
+    real = run([uname, "-r", "-s", "-m"]).stdout.split()
+    modelled = os.path.join(mnt, "proc/sys/kernel/osrelease")
+    want = read(mnt, "proc/sys/kernel/osrelease").strip() if os.path.exists(modelled) else real[1]
+    assert got == [real[0], want, real[2]]

@@ -41,7 +41,7 @@ def probe(tmp_path_factory):
     out = tmp_path_factory.mktemp("go-probe")
     env = dict(os.environ, GO111MODULE="off", GOPATH=os.path.dirname(GOCODE), GOPROXY="off",
                GOFLAGS="", GOENV="off", GOTOOLCHAIN="local", CGO_ENABLED="0",
-               GOCACHE=str(out / "cache"), HOME=str(out))
+               GOCACHE=str(tmp_path_factory.getbasetemp() / "gocache"), HOME=str(out))
     binary = str(out / "probe")
     r = run([go, "build", "-o", binary, "."], cwd=SOURCE, env=env, check=False)
     assert r.returncode == 0, "go build failed:\n" + r.stderr

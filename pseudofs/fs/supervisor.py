@@ -35,6 +35,8 @@ _NOT_ANSWERED = (os.O_PATH | os.O_DIRECTORY | os.O_CREAT | os.O_WRONLY | os.O_RD
 # continues at once (open is the hot path)
 _NAMES = {b"mountinfo", b"mounts", b"cgroup", b"mtab"}
 _TABLE = re.compile(r"^/proc/(\d+)(?:/task/(\d+))?/(mountinfo|mounts|cgroup)$")
+_NR_STATX, _STATX_SIZE, _STATX_MNT_ID = 332, 0x100, 0x1000      # <linux/stat.h>
+_AT_EMPTY_PATH, _AT_STATX_DONT_SYNC = 0x1000, 0x4000
 _UTS = 65                               # __NEW_UTS_LEN + 1: struct new_utsname's fields
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -67,12 +69,15 @@ def _openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
 class Supervisor:
     def __init__(self, listener: int, mnt: str, bound, uname_release=None, uname_version=None):
         self.fd, self.mnt, self.bound = listener, mnt, bound
+        seccomp.sync_wake_up(listener)
         self.me = os.getpid()
         self.mntns = os.stat("/proc/self/ns/mnt").st_ino
         self.utsns = os.stat("/proc/self/ns/uts").st_ino
         self.dev = os.stat(mnt).st_dev
         self.majmin = "%d:%d" % (os.major(self.dev), os.minor(self.dev))
         self.paths = {b.path for b in bound}
+        self.mounts = {}
+        self._learn("/proc/self/mountinfo")
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.release, self.version = uname_release, uname_version
         fsid = fskind.encode_fsid(self.dev)
@@ -122,7 +127,10 @@ class Supervisor:
         except Exception:           # whatever went wrong here, the call must not stay blocked
             answered = False
         if not answered:
-            seccomp.send(self.fd, n.id, cont=True)
+            try:
+                seccomp.send(self.fd, n.id, cont=True)
+            except OSError:
+                pass                # refused: the kernel still ends the call (ENOSYS at worst)
 
     # ---- resolving the caller's paths -------------------------------------------------------
 
@@ -141,17 +149,34 @@ class Supervisor:
         finally:
             os.close(bfd)
 
-    def _bound_kind(self, fd: int):
-        """(kind, bound path) when the descriptor lies on one of the binds, else None."""
-        if os.fstat(fd).st_dev != self.dev:
+    def _bound_kind(self, fd: int, pid: int):
+        """(kind, bound path) when the descriptor lies on one of the binds, else None. Told by
+        its mount (statx's stx_mnt_id, Linux 5.8; AT_STATX_DONT_SYNC asks FUSE nothing):
+        the binds of this namespace are known, those of another one (an exec inside exec) are
+        learnt from the caller's mountinfo."""
+        buf = ctypes.create_string_buffer(_STATX_SIZE)
+        if _libc.syscall(_NR_STATX, fd, b"", _AT_EMPTY_PATH | _AT_STATX_DONT_SYNC,
+                         _STATX_MNT_ID, buf) != 0:
             return None
-        where = os.readlink("/proc/self/fd/%d" % fd)
-        best = None
-        for b in self.bound:
-            if where == b.path or where.startswith(b.path + "/"):
-                if best is None or len(b.path) > len(best.path):
-                    best = b
-        return (best.kind, best.path) if best else None
+        mask, = struct.unpack_from("=I", buf.raw, 0)
+        major, minor, mnt_id = struct.unpack_from("=IIQ", buf.raw, 0x88)
+        if (major, minor) != (os.major(self.dev), os.minor(self.dev)):
+            return None
+        if not mask & _STATX_MNT_ID:
+            return None
+        if mnt_id not in self.mounts:
+            self._learn("/proc/%d/mountinfo" % pid)
+            self.mounts.setdefault(mnt_id, None)
+        b = self.mounts[mnt_id]
+        return (b.kind, b.path) if b is not None else None
+
+    def _learn(self, mountinfo: str) -> None:
+        """mount id -> Bound for the binds a mountinfo shows."""
+        by_path = {b.path: b for b in self.bound}
+        for line in _read(mountinfo).splitlines():
+            f = line.split(" ")
+            if len(f) > 4 and f[2] == self.majmin and f[4] in by_path:
+                self.mounts[int(f[0])] = by_path[f[4]]
 
     def _write(self, n, addr: int, data: bytes) -> bool:
         """Write into the caller's memory and answer: 0, or EFAULT for a bad buffer."""
@@ -172,7 +197,7 @@ class Supervisor:
 
     def _answer_statfs(self, n, fd: int, buf: int) -> bool:
         try:
-            found = self._bound_kind(fd)
+            found = self._bound_kind(fd, n.pid)
         finally:
             os.close(fd)
         if found is None:
