@@ -77,12 +77,14 @@ def test_statfs_fields_and_fstatfs_on_a_descriptor(mounted):
     out = python_in_exec(mnt, STATFS_PY + (
         "fd = os.open('/sys/fs/cgroup/app/web', os.O_RDONLY | os.O_DIRECTORY)\n"
         "f = os.open('memory.current', os.O_RDONLY, dir_fd=fd)\n"
+        "os.chdir('/sys/fs/cgroup/app')\n"
         "print(json.dumps([statfs('/sys/fs/cgroup'), fstatfs(fd), fstatfs(f),\n"
+        "                  statfs('/proc/self/fd/%d' % f), statfs('/proc/self/cwd/web'),\n"
         "                  statfs('/proc/stat'), fstatfs(os.open('/proc/cpuinfo', 0)),\n"
         "                  statfs('/proc')]))\n")).stdout
-    cg, cg_fd, cg_file, proc, proc_fd, real_proc = json.loads(out)
+    cg, cg_fd, cg_file, cg_magic_link, cg_cwd, proc, proc_fd, real_proc = json.loads(out)
     assert cg["type"] == cg_fd["type"] == cg_file["type"] == CGROUP2
-    assert cg == cg_fd == cg_file
+    assert cg == cg_fd == cg_file == cg_magic_link == cg_cwd
     assert (cg["bsize"], cg["frsize"], cg["blocks"], cg["files"], cg["namelen"]) == (
         PAGE, PAGE, 0, 0, 255)
     # the bind has the flags systemd mounts cgroup2 with
@@ -168,6 +170,15 @@ def test_proc_self_cgroup_after_joining(mounted):
         'cat /proc/self/cgroup; echo $$ > /sys/fs/cgroup/batch/cgroup.procs; '
         'cat /proc/self/cgroup /proc/$$/cgroup "$0/proc/$$/cgroup"'), mnt)
     assert r.stdout.splitlines() == ["0::/", "0::/batch", "0::/batch", "0::/batch"]
+    # a thread's own file, the process joined from the thread
+    r = python_in_exec(mnt, (
+        "import os, threading\n"
+        "def t():\n"
+        "    open('/sys/fs/cgroup/app/web/cgroup.procs', 'w').write(str(os.getpid()))\n"
+        "    print(open('/proc/thread-self/cgroup').read(), end='')\n"
+        "th = threading.Thread(target=t); th.start(); th.join()\n"
+        "print(open('/proc/self/cgroup').read(), end='')\n"))
+    assert r.stdout.splitlines() == ["0::/app/web", "0::/app/web"]
     # the descriptor handed over: read-only, seekable, close-on-exec only when asked for
     r = python_in_exec(mnt, (
         "import ctypes, os\n"

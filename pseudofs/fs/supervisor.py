@@ -63,6 +63,8 @@ def _openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
     e = ctypes.get_errno()
     if e != errno.ENOSYS:
         raise OSError(e, os.strerror(e))
+    if dirfd == AT_FDCWD:
+        return os.open(path, flags)
     return os.open(path.lstrip(b"/") or b".", flags, dir_fd=dirfd)    # before Linux 5.6
 
 
@@ -71,6 +73,8 @@ class Supervisor:
         self.fd, self.mnt, self.bound = listener, mnt, bound
         seccomp.sync_wake_up(listener)
         self.me = os.getpid()
+        root = os.stat("/")
+        self.root = (root.st_dev, root.st_ino)
         self.mntns = os.stat("/proc/self/ns/mnt").st_ino
         self.utsns = os.stat("/proc/self/ns/uts").st_ino
         self.dev = os.stat(mnt).st_dev
@@ -135,8 +139,20 @@ class Supervisor:
     # ---- resolving the caller's paths -------------------------------------------------------
 
     def _open_path(self, pid: int, dirfd: int, path: bytes, follow: bool) -> int:
-        """An O_PATH descriptor here of what `path` names for the caller."""
+        """An O_PATH descriptor here of what `path` names for the caller. /proc/self and
+        /proc/thread-self would name the supervisor here: they become the caller's /proc/TID
+        (a thread's directory has its fd, cwd, root, mountinfo, ...)."""
+        if path.startswith(b"/proc/"):
+            head, sep, rest = path[6:].partition(b"/")
+            if head in (b"self", b"thread-self"):
+                path = b"/proc/%d%s%s" % (pid, sep, rest)
         if path.startswith(b"/"):
+            root = os.stat("/proc/%d/root" % pid)
+            if (root.st_dev, root.st_ino) == self.root:
+                # the caller's root is ours (same namespace): resolve as it would, magic links
+                # (/proc/PID/fd/N, cwd) included, which RESOLVE_IN_ROOT refuses
+                return _openat2(AT_FDCWD, path, os.O_PATH | os.O_CLOEXEC |
+                                (0 if follow else os.O_NOFOLLOW), 0)
             base, resolve = "/proc/%d/root" % pid, RESOLVE_IN_ROOT
         elif dirfd == AT_FDCWD:
             base, resolve = "/proc/%d/cwd" % pid, 0
@@ -274,6 +290,7 @@ class Supervisor:
             return None
         what = m.group(3)
         if what == "cgroup":
+            p = _tgid(p)                # the mount knows processes, not threads
             try:
                 with open("%s/proc/%d/cgroup" % (self.mnt, p), "rb") as f:
                     return f.read()
