@@ -78,13 +78,13 @@ def main(argv=None) -> int:
             random.shuffle(runs)
             for c, m in runs:
                 times[(c, m)].append(one(mnt, m, c[0], c[1], getattr(args, c[2])))
-        print(f"{'loop':40} {'no supervisor':>14} {'supervisor':>11} {'ratio':>6}"
+        print(f"{"loop":46} {'no supervisor':>14} {'supervisor':>11} {'ratio':>6}"
               f"   (us per call, median of {args.rounds} rounds)")
         for c in CASES:
             a = statistics.median(times[(c, "fuse")])
             b = statistics.median(times[(c, "kernel")])
             name = ("statfs " if c[0] == "statfs" else "open+read+close ") + c[1]
-            print(f"{name:40} {a:14.2f} {b:11.2f} {b / a:6.2f}x")
+            print(f"{name:46} {a:14.2f} {b:11.2f} {b / a:6.2f}x")
     finally:
         subprocess.run([sys.executable, "-m", "pseudofs", "umount", mnt])
         for _ in range(50):

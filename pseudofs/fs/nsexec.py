@@ -22,7 +22,6 @@ import ctypes.util
 import errno
 import os
 import shutil
-import signal
 import socket
 import sys
 
@@ -194,8 +193,8 @@ def _exec(command) -> int:
 
 
 def _uname_release(mnt: str):
-    """(release, version) for uname(2) when the mount models the kernel's release, else None
-    (uname is then not trapped). The version is what /proc/version shows after the compiler:
+    """(release, version) for uname(2) when the mount models the kernel's release, else
+    (None, None) (uname is then not trapped). The version is what /proc/version shows after the compiler:
     linux_proc_banner in init/version.c ends with utsname()->version."""
     try:
         with open(mnt + "/proc/sys/kernel/osrelease") as f:
@@ -253,8 +252,12 @@ def _supervised(mnt: str, command) -> int:
     os.dup2(null, 1)
     os.close(null)
     if fds:
-        bound = fskind.bound(BINDS)
-        supervisor.Supervisor(fds[0], mnt, bound, release, version).serve(child)
+        try:
+            sup = supervisor.Supervisor(fds[0], mnt, fskind.bound(BINDS), release, version)
+        except OSError as e:            # e.g. the mount's daemon went away meanwhile
+            print(f"pseudofs exec: statfs will say FUSE: {e}", file=sys.stderr)
+            sup = supervisor.Supervisor.passthrough(fds[0])
+        sup.serve(child)
         os.close(fds[0])
     elif msg:
         print(f"pseudofs exec: statfs will say FUSE: {msg.decode(errors='replace')}",
