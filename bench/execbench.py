@@ -78,7 +78,7 @@ def main(argv=None) -> int:
             random.shuffle(runs)
             for c, m in runs:
                 times[(c, m)].append(one(mnt, m, c[0], c[1], getattr(args, c[2])))
-        print(f"{"loop":46} {'no supervisor':>14} {'supervisor':>11} {'ratio':>6}"
+        print(f"{'loop':46} {'no supervisor':>14} {'supervisor':>11} {'ratio':>6}"
               f"   (us per call, median of {args.rounds} rounds)")
         for c in CASES:
             a = statistics.median(times[(c, "fuse")])
