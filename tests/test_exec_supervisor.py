@@ -138,10 +138,12 @@ def test_mount_table_shows_cgroup2(mounted):
     mnt = mounted(CONFIG % "per-node")
     r = pseudofs_exec(mnt, "sh", "-c", '"$0" -n -t cgroup2 -o TARGET; echo ==; '
                       'cat /proc/self/mountinfo; echo ==; cat /proc/mounts; echo ==; '
-                      'cat /proc/$$/mountinfo', findmnt)
-    targets, info, mounts, info_of_sh = r.stdout.split("==\n")
+                      'cat /proc/$$/mountinfo; echo ==; cat /etc/mtab', findmnt)
+    targets, info, mounts, info_of_sh, mtab = r.stdout.split("==\n")
     assert targets == "/sys/fs/cgroup\n"
     assert info == info_of_sh
+    if os.path.realpath("/etc/mtab").startswith("/proc/"):        # Debian: ../proc/self/mounts
+        assert mtab == mounts
     dev = os.stat(mnt).st_dev
     fuse = "%d:%d" % (os.major(dev), os.minor(dev))
     entries = [line.split() for line in info.splitlines()]
@@ -323,3 +325,28 @@ def test_uname_follows_the_mount_when_it_models_a_release(mounted):
     modelled = os.path.join(mnt, "proc/sys/kernel/osrelease")
     want = read(mnt, "proc/sys/kernel/osrelease").strip() if os.path.exists(modelled) else real[1]
     assert got == [real[0], want, real[2]]
+
+
+@pytest.mark.soak
+def test_many_callers_at_once(mounted):
+    """Processes and threads calling statfs and opening the mount table and cgroup files as
+    fast as they can, for seconds: every answer right, nothing left waiting."""
+    mnt = mounted(CONFIG % "per-node")
+    scenario(mnt)
+    code = STATFS_PY + (
+        "import threading, time\n"
+        "bad = []\n"
+        "def work():\n"
+        "    end = time.monotonic() + 8\n"
+        "    while time.monotonic() < end:\n"
+        "        if statfs('/sys/fs/cgroup/app')['type'] != '63677270': bad.append('cg')\n"
+        "        if statfs('/proc/vmstat')['type'] != '9fa0': bad.append('proc')\n"
+        "        if b' cgroup2 ' not in open('/proc/self/mountinfo', 'rb').read(): bad.append('mi')\n"
+        "        if open('/proc/self/cgroup').read() != '0::/\\n': bad.append('cgroup')\n"
+        "        os.close(os.open('/sys/fs/cgroup/app/memory.stat', os.O_RDONLY))\n"
+        "ts = [threading.Thread(target=work) for _ in range(8)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "print(len(bad))\n")
+    script = 'for i in 1 2 3 4; do "$0" -c "$1" & done; wait'
+    r = pseudofs_exec(mnt, "sh", "-c", script, sys.executable, code)
+    assert r.stdout.split() == ["0"] * 4
