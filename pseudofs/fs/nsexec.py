@@ -192,6 +192,14 @@ def _exec(command) -> int:
     return EXIT_FAILED       # not reached
 
 
+def _unavailable(err: int) -> str:
+    if err == errno.EBUSY:
+        # one listener per filter tree: has_duplicate_listener() in kernel/seccomp.c
+        return ("no supervisor of its own: one already watches this process (an exec inside "
+                "exec?), and it answers")
+    return f"statfs will say FUSE: seccomp user notification is unavailable: {os.strerror(err)}"
+
+
 def _uname_release(mnt: str):
     """(release, version) for uname(2) when the mount models the kernel's release, else
     (None, None) (uname is then not trapped). The version is what /proc/version shows after the compiler:
@@ -232,8 +240,7 @@ def _supervised(mnt: str, command) -> int:
                 socket.send_fds(theirs, [b"ok"], [fd])
                 os.close(fd)
             except OSError as e:
-                theirs.send(b"seccomp user notification is unavailable: " +
-                            e.strerror.encode())
+                theirs.send(b"%d" % e.errno)
             theirs.close()
             os.execvp(command[0], command)
         except OSError as e:
@@ -260,8 +267,7 @@ def _supervised(mnt: str, command) -> int:
         sup.serve(child)
         os.close(fds[0])
     elif msg:
-        print(f"pseudofs exec: statfs will say FUSE: {msg.decode(errors='replace')}",
-              file=sys.stderr)
+        print(f"pseudofs exec: {_unavailable(int(msg))}", file=sys.stderr)
     while not child.done:
         child.wait()
     return childproc.exit_like(child.status)
