@@ -78,8 +78,9 @@ def test_runc_fs2_with_its_test_switch(mounted, probe, mode):
 
 
 def test_runc_fs2_through_exec(mounted, probe):
-    """At /sys/fs/cgroup runc opens files with openat2 below its root handle and checks no
-    magic; for the root cgroup (no memory.current) it falls back to /proc/meminfo."""
+    """At /sys/fs/cgroup runc opens files with openat2 below its root handle, whose magic
+    exec's supervisor answers; for the root cgroup (no memory.current) it falls back to
+    /proc/meminfo."""
     mnt = mounted(CONFIG % "per-node")
     scenario(mnt)
     web = json.loads(pseudofs_exec(mnt, probe, "runc", "/sys/fs/cgroup/app/web").stdout)
