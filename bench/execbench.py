@@ -8,7 +8,7 @@ Loops (in the exec'd python, time per call):
   open+read+close app/memory.stat   the open is trapped and continued (a FUSE read follows)
   open+read+close /etc/hostname     the same on a disk file: the open's round trip alone
 
-    python3 bench/execbench.py [--rounds 7] [--statfs 10000] [--opens 2000]
+    python3 bench/execbench.py [--rounds 15] [--statfs 10000] [--opens 1000]
 """
 
 import argparse
@@ -57,9 +57,9 @@ def one(mnt: str, magic: str, what: str, path: str, n: int) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--statfs", type=int, default=10000, help="statfs calls per loop")
-    p.add_argument("--opens", type=int, default=2000, help="open+read+close per loop")
+    p.add_argument("--opens", type=int, default=1000, help="open+read+close per loop")
     args = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="execbench-")
     mnt, cfg = os.path.join(tmp, "mnt"), os.path.join(tmp, "c.yaml")
