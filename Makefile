@@ -27,12 +27,12 @@ EXAMPLES := examples/percpu-per-node.sh examples/check_cgroup_parser.py
 # them, those tests skip locally and fail under CI=true.
 TOOLS_APT := prometheus-node-exporter numactl procps util-linux tmux golang-go \
 	golang-github-opencontainers-runc-dev golang-github-containerd-cgroups-dev \
-	golang-github-prometheus-procfs-dev
+	golang-github-prometheus-procfs-dev cgroup-tools systemd
 TOOLS_PIP := psutil
 # Arguments for `pseudofs bench`, e.g. `make bench BENCH_ARGS="-c configs/seed-200cpu.yaml"`.
 BENCH_ARGS ?=
 # Scripts under bench/ that `make bench` runs after `pseudofs bench`, the same way.
-BENCH_SCRIPTS := bench/readbench.py bench/scale.py
+BENCH_SCRIPTS := bench/readbench.py bench/scale.py bench/execbench.py
 # The C daemon bench/readbench.py measures pseudofs against (installed by `make bench` as root).
 BENCH_APT := lxcfs
 

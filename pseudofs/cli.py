@@ -68,7 +68,7 @@ def cmd_render(args) -> int:
 
 def cmd_exec(args) -> int:
     from pseudofs.fs import nsexec
-    return nsexec.run(args.mountpoint, args.command)
+    return nsexec.run(args.mountpoint, args.command, fs_magic=args.fs_magic)
 
 
 def cmd_capture(args) -> int:
@@ -117,6 +117,9 @@ def main(argv=None) -> int:
     r.add_argument("-c", "--config")
     r.set_defaults(fn=cmd_render)
     e = sub.add_parser("exec", help="run CMD with the model bound over /proc and /sys files")
+    e.add_argument("--fs-magic", choices=("kernel", "fuse"), default="kernel",
+                   help="what statfs and the mount table say for the bound paths: the kernel "
+                        "filesystems they stand for (default; a supervisor answers) or FUSE")
     e.add_argument("mountpoint", metavar="MNT")
     e.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
     e.set_defaults(fn=cmd_exec)

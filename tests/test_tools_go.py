@@ -41,7 +41,7 @@ def probe(tmp_path_factory):
     out = tmp_path_factory.mktemp("go-probe")
     env = dict(os.environ, GO111MODULE="off", GOPATH=os.path.dirname(GOCODE), GOPROXY="off",
                GOFLAGS="", GOENV="off", GOTOOLCHAIN="local", CGO_ENABLED="0",
-               GOCACHE=str(out / "cache"), HOME=str(out))
+               GOCACHE=str(tmp_path_factory.getbasetemp() / "gocache"), HOME=str(out))
     binary = str(out / "probe")
     r = run([go, "build", "-o", binary, "."], cwd=SOURCE, env=env, check=False)
     assert r.returncode == 0, "go build failed:\n" + r.stderr
@@ -78,8 +78,9 @@ def test_runc_fs2_with_its_test_switch(mounted, probe, mode):
 
 
 def test_runc_fs2_through_exec(mounted, probe):
-    """At /sys/fs/cgroup runc opens files with openat2 below its root handle and checks no
-    magic; for the root cgroup (no memory.current) it falls back to /proc/meminfo."""
+    """At /sys/fs/cgroup runc opens files with openat2 below its root handle, whose magic
+    exec's supervisor answers; for the root cgroup (no memory.current) it falls back to
+    /proc/meminfo."""
     mnt = mounted(CONFIG % "per-node")
     scenario(mnt)
     web = json.loads(pseudofs_exec(mnt, probe, "runc", "/sys/fs/cgroup/app/web").stdout)
@@ -90,7 +91,7 @@ def test_runc_fs2_through_exec(mounted, probe):
     assert root["usage"] == (mi["MemTotal"] - mi["MemFree"]) * 1024 > 0
     assert root["limit"] == MAX
     assert root["stats"] == kv(read(mnt, "sys/fs/cgroup/memory.stat"))
-    assert root["unified_mode"] is False        # statfs says FUSE, not cgroup2
+    assert root["unified_mode"] is True         # exec's supervisor answers statfs: cgroup2
 
 
 @pytest.mark.parametrize("mode", ["per-node", "memcg"])

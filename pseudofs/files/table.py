@@ -40,14 +40,16 @@ def _match_node(x, seg):
 
 
 def _match_pid(x, seg):
-    """/proc/self (the caller's process) or /proc/PID of a process the model knows."""
+    """/proc/self (the caller's process) or /proc/PID of a live process."""
     env = x.env
     if seg == "self":
         pid = env.host.tgid(env.caller.pid)
     else:
         pid = _digits(seg, "")
         env.reap()
-        if pid not in x.model.members.members:
+        # a live process the model was not told about (one a member started, or any other)
+        # is found too, as the kernel finds every pid: `pseudofs exec` reads its cgroup here
+        if pid not in x.model.members.members and (pid is None or env.host.tgid(pid) != pid):
             pid = None
     if pid is None:
         return False
