@@ -41,4 +41,7 @@ def build_model(config) -> Model:
 def build_tree(config, host=None):
     from pseudofs.fs.host import ProcHost
     from pseudofs.fs.routes import Routes
-    return Routes(build_model(config), host or ProcHost())
+    tree = Routes(build_model(config), host or ProcHost())
+    if getattr(config, "faults", None) is not None:
+        tree.faults.load(config.faults)          # the configuration's `faults:` plan
+    return tree

@@ -126,6 +126,7 @@ class Config:
     percpu: PercpuConfig = PercpuConfig()
     cgroups: Tuple[CgroupConfig, ...] = ()
     root_subtree_control: Tuple[str, ...] = ("memory",)
+    faults: object = None          # a pseudofs.faults.plan.Plan, or None (docs/faults.md)
 
 
 def _limit(value, page_size):   # memory_max_write() & co: strstrip + page_counter_memparse

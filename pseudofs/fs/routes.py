@@ -12,6 +12,7 @@ from typing import Callable, List, Optional
 
 from pseudofs import control
 from pseudofs.errors import ModelError
+from pseudofs.faults.engine import FaultEngine
 from pseudofs.fs import kernfs, perms
 from pseudofs.fs.cgroup_files import CGROUP_FILES, MEMBERSHIP_FILES, files_of, has_file
 from pseudofs.fs.tree import Attr, Caller, OpenFile
@@ -72,6 +73,7 @@ class Routes:
         self.model = model
         self.host = host
         self.lock = threading.Lock()
+        self.faults = FaultEngine()          # the live fault plan (docs/faults.md)
         self.table = [
             (r"/", _static_dir("proc", "sys", mode=0o555)),
             (r"/proc", lambda m: Dir(self._proc_children, cache=False)),
@@ -105,12 +107,19 @@ class Routes:
             (r"/sys/kernel", _static_dir("debug")),
             (r"/sys/kernel/debug", lambda m: Dir(lambda: ["percpu_stats", "percpu_test"], 0o700)),
             (r"/sys/kernel/debug/percpu_stats", _ro(debugfs.percpu_stats)),
-            (r"/sys/kernel/debug/percpu_test", lambda m: Dir(lambda: ["alloc", "free"], 0o700)),
+            (r"/sys/kernel/debug/percpu_test", lambda m: Dir(
+                lambda: ["alloc", "free", "faults", "fault_log"], 0o700)),
             (r"/sys/kernel/debug/percpu_test/alloc", lambda m: File(
                 0o600, lambda of: debugfs.alloc_listing(m),
                 lambda of, data: control.alloc(m, data, lambda: self._writer_cgroup(of)))),
             (r"/sys/kernel/debug/percpu_test/free", lambda m: File(
                 0o200, None, lambda of, data: control.free(m, data))),
+            # the fault plan and its log (docs/faults.md): not cached, the hits move on reads
+            (r"/sys/kernel/debug/percpu_test/faults", lambda m: File(
+                0o600, lambda of: self.faults.show(), lambda of, data: self.faults.write(data),
+                cache=False)),
+            (r"/sys/kernel/debug/percpu_test/fault_log", lambda m: File(
+                0o400, lambda of: self.faults.log_text(), cache=False)),
             (CGROOT + r"(?P<path>(?:/[^/]+)*)", self._cgroup_path),
         ]
         self.compiled = [(re.compile(p + r"\Z"), fn) for p, fn in self.table]
