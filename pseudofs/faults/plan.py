@@ -66,6 +66,13 @@ def _text(v, where) -> str:
     return str(v)
 
 
+def _key(v, where) -> str:
+    k = _text(v, where)
+    if not k.strip() or k != k.strip():
+        raise PlanError("%s: %r is not a key (the first field of a line)" % (where, k))
+    return k
+
+
 def _mutations(v, where) -> Tuple[Tuple[str, object], ...]:
     """A list of one-key mappings (or one mapping, its keys in order)."""
     if isinstance(v, dict):
@@ -95,19 +102,21 @@ def _mutations(v, where) -> Tuple[Tuple[str, object], ...]:
                 if "at" in arg and arg["at"] not in ("start", "end"):
                     raise PlanError("%s: at: start or end, not %r" % (w, arg["at"]))
                 arg = {k: _text(x, "%s: %s" % (w, k)) for k, x in arg.items()}
+                if "after" in arg:
+                    _key(arg["after"], w + ": after")
             else:
                 arg = {"text": _text(arg, w), "at": "end"}
         elif name in ("drop_key", "squeeze"):
-            arg = _text(arg, w)
+            arg = _key(arg, w)
         elif name == "replace":
             arg = _text(arg, w)
         elif name == "set":
             if not isinstance(arg, dict) or not arg:
                 raise PlanError("%s: a mapping KEY: TEXT is expected" % w)
-            arg = tuple((_text(k, w), _text(x, "%s: %s" % (w, k))) for k, x in arg.items())
+            arg = tuple((_key(k, w), _text(x, "%s: %s" % (w, k))) for k, x in arg.items())
         elif name == "blank_line":
             a = _text(arg, w)
-            if a not in ("leading", "trailing") and not a.startswith("after "):
+            if a not in ("leading", "trailing") and not (a.startswith("after ") and a[6:].strip()):
                 raise PlanError("%s: leading, trailing or `after KEY`, not %r" % (w, a))
             arg = a
         elif arg not in (True, None):
