@@ -313,3 +313,19 @@ def test_a_long_comm_warns_in_the_log(mounted, fuse_log):
     plan(mnt, "rules: [{path: proc/stat, comm: prometheus-node-exporter, errno: EIO}]\n")
     (msg,) = fuse_log.pop()
     assert "compared as 'prometheus-node'" in msg
+
+
+def test_a_plan_and_its_torn_commands_are_recorded_in_state(daemons, tmp_path):
+    from daemon_util import pfs
+    mnt, state = str(tmp_path / "mnt"), str(tmp_path / "state")
+    daemons.mount(mnt, "--state", state)
+    plan(mnt, _torn_plan(2000))
+    torn = raw(mnt, STAT)                                   # a torn alloc after each read
+    shown, after = raw(mnt, CTL + "faults"), raw(mnt, "sys/kernel/debug/percpu_stats")
+    reads = int(shown.split(b"hits: ")[1].split()[0])    # the reads Python made, EOF's too
+    assert reads >= 2 and shown.count(b"hits: %d" % reads) == 2
+    assert pfs("umount", mnt).returncode == 0
+    daemons.mount(mnt, "--state", state)                    # replayed: the plan is live again
+    assert raw(mnt, "sys/kernel/debug/percpu_stats") == after   # the allocs, not re-run
+    assert raw(mnt, CTL + "faults") == shown.replace(b"hits: %d" % reads, b"hits: 0")
+    assert raw(mnt, STAT) != torn                           # torn again, from the new state
