@@ -60,6 +60,7 @@ class FaultEngine:
         rules = plan.rules if plan is not None else ()
         self.regex = {r.index: glob_regex(r.path) for r in rules}
         self.by_op = {op: [r for r in rules if r.op == op] for op in OPS}
+        self._candidates: dict = {}                  # (op, path) -> rules whose glob matches
         self.calls = {r.index: 0 for r in rules}     # matching calls seen per rule
         self.hits = {r.index: 0 for r in rules}      # injections per rule
         self.rng = random.Random(plan.seed if plan is not None else 0)
@@ -119,18 +120,16 @@ class FaultEngine:
         """The rules that fire for this call, in plan order (each logged and counted).
         `actions`: only rules with one of these actions are considered (e.g. the edits when a
         read takes a new snapshot)."""
-        rules = self.by_op[op] if self.plan is not None else ()
+        rules = self._candidates.get((op, path))
+        if rules is None:
+            rules = self._globbed(op, path)
         if not rules:
             return []
         rel = path.lstrip("/") if path else ""
-        if rel in EXEMPT:
-            return []
         fired, comm = [], None
         with self._mutex:
             for r in rules:
                 if actions is not None and r.action not in actions:
-                    continue
-                if not self.regex[r.index].match(rel):
                     continue
                 if r.comm is not None:
                     if comm is None:
@@ -148,6 +147,17 @@ class FaultEngine:
                     if r.action == "errno":       # an errno ends the call
                         break
         return fired
+
+    def _globbed(self, op: str, path) -> tuple:
+        """The rules of `op` whose glob matches `path`, remembered per path: a plan that
+        matches nothing costs a dict lookup per call."""
+        rel = path.lstrip("/") if path else ""
+        rules = () if self.plan is None or rel in EXEMPT else tuple(
+            r for r in self.by_op[op] if self.regex[r.index].match(rel))
+        if len(self._candidates) > 8192:
+            self._candidates.clear()
+        self._candidates[(op, path)] = rules
+        return rules
 
     def mutate(self, path: str, data: bytes, pid: int = 0) -> bytes:
         """The content edits of the rules that fire for a new snapshot of `path`."""
