@@ -33,7 +33,7 @@ def read_comm(pid: int) -> str:
 def describe(rule: Rule) -> str:
     v = rule.value
     if rule.action == "errno":
-        return "errno=%s" % _errno.errorcode.get(v, v)
+        return "errno=%s" % str(rule.source.get("errno", _errno.errorcode.get(v, v))).upper()
     if rule.action == "torn":
         return "torn=%s %s" % (v[0], v[1].decode().strip())
     if rule.action == "mutate":

@@ -54,8 +54,9 @@ def _int(v, where, lo=0, hi=None) -> int:
 
 
 def _errno_value(v, where) -> int:
-    if isinstance(v, str) and v.upper() in errnos.errorcode.values():
-        return getattr(errnos, v.upper())
+    name = v.upper() if isinstance(v, str) else ""
+    if name.startswith("E") and isinstance(getattr(errnos, name, None), int):
+        return getattr(errnos, name)          # aliases too: EOPNOTSUPP is ENOTSUP
     raise PlanError("%s: %r is not an errno name (ENOENT, ENODEV, EIO, EOPNOTSUPP ...)"
                     % (where, v))
 
