@@ -94,10 +94,11 @@ def run(argv: List[str], timeout: float = TIMEOUT, **kw) -> Outcome:
     return Outcome("exit %d" % r.returncode, r.returncode, r.stdout, r.stderr)
 
 
-def run_class(mnt: str, cls: Optional[FaultClass], target: Target, call) -> Optional[Outcome]:
+def run_class(mnt: str, cls: Optional[FaultClass], target: Target, call,
+              after=None) -> Optional[Outcome]:
     """`call()` (which runs the reader) under the class's plan; None when the class does not
-    apply to the target. A torn class's allocations go to target.torn_cgroup, made for the
-    run and freed and removed after it, so every class starts from the same model."""
+    apply to the target. `after()`, if given, runs once the plan is cleared, before a torn
+    class's allocations (made in target.torn_cgroup, for the run) are freed again."""
     plan = plan_text(cls, target) if cls is not None else None
     if cls is not None and plan is None:
         return None
@@ -107,9 +108,12 @@ def run_class(mnt: str, cls: Optional[FaultClass], target: Target, call) -> Opti
     try:
         load(mnt, plan)
         try:
-            return call()
+            outcome = call()
         finally:
             load(mnt, None)
+        if after is not None:
+            after()
+        return outcome
     finally:
         if cls is not None and cls.torn:
             write_once(mnt, CTL + "free", "cgroup=%s\n" % target.torn_cgroup)
