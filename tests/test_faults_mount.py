@@ -329,3 +329,14 @@ def test_a_plan_and_its_torn_commands_are_recorded_in_state(daemons, tmp_path):
     assert raw(mnt, "sys/kernel/debug/percpu_stats") == after   # the allocs, not re-run
     assert raw(mnt, CTL + "faults") == shown.replace(b"hits: %d" % reads, b"hits: 0")
     assert raw(mnt, STAT) != torn                           # torn again, from the new state
+
+
+def test_the_config_faults_section_is_live_at_mount(mounted):
+    from pseudofs.config import DEFAULT_YAML
+    mnt = mounted(DEFAULT_YAML + "\nfaults:\n  rules:\n    - {path: proc/vmstat, nth: 2, "
+                  "errno: EAGAIN}\n")
+    read_4096(mnt, "proc/vmstat")
+    with pytest.raises(OSError) as e:
+        read_4096(mnt, "proc/vmstat")
+    assert e.value.errno == errno.EAGAIN       # (Python retries EINTR itself: PEP 475)
+    assert b"hits: 1" in raw(mnt, CTL + "faults")

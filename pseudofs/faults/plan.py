@@ -192,7 +192,8 @@ def _rule(i: int, r, warnings: List[str]) -> Rule:
     known = {"path", "op", "comm", "hits"} | set(TRIGGERS) | set(ACTIONS)
     for k in r:
         if k not in known:
-            raise PlanError("%s: %s: unknown key (known: %s)" % (where, k, ", ".join(sorted(known))))
+            raise PlanError("%s: %s: unknown key (known: %s)"
+                            % (where, k, ", ".join(sorted(known))))
     if "path" not in r:
         raise PlanError("%s: path: missing (a glob relative to the mount root)" % where)
     path = _glob(r["path"], where + ": path")
