@@ -360,6 +360,10 @@ def markdown(results):
            "(read from the mount with no plan, before each run): **right** (the model's "
            "values), **error** (a nonzero exit or an error reported), **crash** (signal, Go panic, "
            "uncaught parser exception), **WRONG** (exit 0, no word, values not the model's). "
+           "In the value classes (literal max, 2^64-1, negative, page-rounded max) the file "
+           "itself holds the odd value: WRONG there means the reader passed an impossible value "
+           "on, or made 0 of it, without a word; error means it refused the file. A torn read "
+           "is right when each value lies between the model's before and after the run. "
            "docs/faults.md gives the public bug each class mirrors.", "",
            "| class | " + " | ".join(names) + " |",
            "|---|" + "---|" * len(names)]
