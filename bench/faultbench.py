@@ -9,10 +9,12 @@ of the root memory.stat on daemons mounted side by side, as ratios to the daemon
                     `git archive $(git merge-base main HEAD) | tar -x -C DIR`
 
 Daemons and reader are pinned to CPU 0 (readbench.py's `same` placement: the spread between
-CPUs is larger than what is measured here), and the targets are read in turn, --reads at a
-time, in a new random order each of --rounds rounds.
+CPUs is larger than what is measured here). Two daemons of one code differ by up to 10% here
+(where each process's memory happens to lie), so each kind is mounted --daemons times and its
+median is over all of them. The daemons are read in turn, --reads at a time, in a new random
+order each of --rounds rounds.
 
-    python3 bench/faultbench.py [--rounds 40] [--reads 50] [--baseline-src DIR]
+    python3 bench/faultbench.py [--rounds 40] [--reads 50] [--daemons 3] [--baseline-src DIR]
 """
 
 import argparse
@@ -57,6 +59,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--reads", type=int, default=50)
+    p.add_argument("--daemons", type=int, default=3, help="daemons of each kind")
     p.add_argument("--baseline-src", metavar="DIR")
     a = p.parse_args(argv)
     os.sched_setaffinity(0, {0})
@@ -67,27 +70,29 @@ def main(argv=None):
         targets["before hooks"] = (os.path.abspath(a.baseline_src), None)
     mnts = {}
     try:
-        for i, (name, (src, plan)) in enumerate(targets.items()):
-            mnt = os.path.join(tmp, "m%d" % i)
-            mount(src, mnt, os.path.join(tmp, "m%d.log" % i))
-            mnts[name] = mnt
-            if plan:
-                with open(os.path.join(mnt, CTL), "w") as f:
-                    f.write(plan)
+        for name, (src, plan) in targets.items():
+            for k in range(a.daemons):
+                mnt = os.path.join(tmp, "m%d" % len(mnts))
+                mount(src, mnt, mnt + ".log")
+                mnts[(name, k)] = mnt
+                if plan:
+                    with open(os.path.join(mnt, CTL), "w") as f:
+                        f.write(plan)
         times = {name: [] for name in targets}
         rng = random.Random(1)
         for _ in range(a.rounds):
-            order = list(targets)
+            order = list(mnts)
             rng.shuffle(order)
-            for name in order:
-                path = os.path.join(mnts[name], FILE)
+            for key in order:
+                name = key[0]
+                path = os.path.join(mnts[key], FILE)
                 for _ in range(a.reads):
                     t = time.perf_counter_ns()
                     once(path)
                     times[name].append(time.perf_counter_ns() - t)
         base = statistics.median(times["no plan"])
-        print("stat + open + read + close of %s, %d x %d reads each, pinned to CPU 0"
-              % (FILE, a.rounds, a.reads))
+        print("stat + open + read + close of %s, %d x %d reads per daemon, %d daemons of "
+              "each kind, pinned to CPU 0" % (FILE, a.rounds, a.reads, a.daemons))
         print("%-16s %10s %8s" % ("daemon", "median us", "ratio"))
         for name in targets:
             m = statistics.median(times[name])

@@ -116,8 +116,9 @@ class FaultEngine:
             return n % v == 0
         return self.rng.random() < v          # probability: one draw per matching call
 
-    def match(self, op: str, path: str, pid: int, actions=None) -> List[Rule]:
+    def match(self, op: str, path: str, pid, actions=None) -> List[Rule]:
         """The rules that fire for this call, in plan order (each logged and counted).
+        `pid`: the caller's thread id, or a function giving it (asked only if a glob matches).
         `actions`: only rules with one of these actions are considered (e.g. the edits when a
         read takes a new snapshot)."""
         rules = self._candidates.get((op, path))
@@ -125,6 +126,8 @@ class FaultEngine:
             rules = self._globbed(op, path)
         if not rules:
             return []
+        if callable(pid):
+            pid = pid()
         rel = path.lstrip("/") if path else ""
         fired, comm = [], None
         with self._mutex:
@@ -159,7 +162,7 @@ class FaultEngine:
         self._candidates[(op, path)] = rules
         return rules
 
-    def mutate(self, path: str, data: bytes, pid: int = 0) -> bytes:
+    def mutate(self, path: str, data: bytes, pid=0) -> bytes:
         """The content edits of the rules that fire for a new snapshot of `path`."""
         for r in self.match("read", path, pid, ("mutate",)):
             data = mutate.apply(data, r.value)

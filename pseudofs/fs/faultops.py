@@ -18,21 +18,24 @@ TORN_PATH = "/sys/kernel/debug/percpu_test/"
 
 
 class FaultHooks:
-    def __init__(self, engine: FaultEngine, tree):
+    """`pid()` gives the calling thread's id; it is asked only when a rule's glob matches."""
+
+    def __init__(self, engine: FaultEngine, tree, pid):
         self.engine = engine
         self.tree = tree
+        self.pid = pid
 
-    def before(self, op: str, path, pid: int) -> None:
+    def before(self, op: str, path) -> None:
         """getattr, open, readdir, write: errno and delay_ms."""
-        for r in self.engine.match(op, path, pid):
+        for r in self.engine.match(op, path, self.pid):
             if r.action == "delay_ms":
                 time.sleep(r.value / 1000.0)
             elif r.action == "errno":
                 raise ModelError(r.value, "fault plan rule %d" % r.index)
 
-    def read(self, of: OpenFile, size: int, offset: int, pid: int) -> bytes:
+    def read(self, of: OpenFile, size: int, offset: int) -> bytes:
         limit, torn = size, []
-        for r in self.engine.match("read", of.path, pid, PER_CALL):
+        for r in self.engine.match("read", of.path, self.pid, PER_CALL):
             if r.action == "delay_ms":
                 time.sleep(r.value / 1000.0)
             elif r.action == "errno":
@@ -47,7 +50,7 @@ class FaultHooks:
                 data = self.tree.read(of)
             if not isinstance(data, bytes):
                 raise TypeError("tree.read(%r) returned %s, not bytes" % (of.path, type(data)))
-            snap = of.snapshot = self.engine.mutate(of.path, data, pid)
+            snap = of.snapshot = self.engine.mutate(of.path, data, self.pid)
         chunk = snap[offset:offset + limit]
         if torn:
             for target, line in torn:
@@ -66,12 +69,12 @@ class FaultHooks:
                 self.tree.release(cmd)
 
 
-def attach(ops, tree) -> None:
+def attach(ops, tree, pid) -> None:
     """Point `ops.faults` at the hooks while the tree's engine holds a plan, else None."""
     engine = getattr(tree, "faults", None)
     if engine is None:
         return
-    hooks = FaultHooks(engine, tree)
+    hooks = FaultHooks(engine, tree, pid)
 
     def live(on: bool) -> None:
         ops.faults = hooks if on else None

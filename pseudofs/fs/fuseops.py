@@ -88,6 +88,10 @@ def _caller() -> Caller:
 _NOBODY_ASKED = Caller()
 
 
+def _caller_pid() -> int:
+    return fuse_get_context()[2]
+
+
 def _caller_if_needed(path: str) -> Caller:
     """Lookups outside /proc do not depend on who asks (the kernel checks permissions with
     default_permissions): skip the fuse_get_context() call on that hot path."""
@@ -119,7 +123,7 @@ class FuseOps:
         self._next_fh = itertools.count(1)
         self._stamp_ns = time.time_ns()      # kernfs/proc inodes keep their creation time
         self._stats: Dict[Attr, bytes] = {}  # struct stat bytes per distinct Attr
-        faultops.attach(self, tree)
+        faultops.attach(self, tree, _caller_pid)
 
     # -- dispatch: fusepy calls operations(name, *args) for the callbacks _Loop leaves to it --
     def __call__(self, op: str, *args):
@@ -143,7 +147,7 @@ class FuseOps:
         if path is None:          # flag_nullpath_ok: an open file whose directory is gone
             raise FuseOSError(errno.ENODEV)
         if self.faults is not None:
-            self.faults.before("getattr", path, fuse_get_context()[2])
+            self.faults.before("getattr", path)
         with self.tree.lock:
             a = self.tree.getattr(path, _caller_if_needed(path))
         st = self._stats.get(a)
@@ -166,7 +170,7 @@ class FuseOps:
 
     def readdir(self, path, fh):
         if self.faults is not None:
-            self.faults.before("readdir", path, fuse_get_context()[2])
+            self.faults.before("readdir", path)
         names = self._locked(self.tree.readdir, path, _caller())
         return [".", ".."] + [n for n in names if n not in (".", "..")]
 
@@ -178,7 +182,7 @@ class FuseOps:
         # writers are asked for (permissions, the writer's cgroup); readers only under /proc
         caller = _caller() if fi.flags & 3 else _caller_if_needed(path)
         if self.faults is not None:
-            self.faults.before("open", path, fuse_get_context()[2])
+            self.faults.before("open", path)
         with self.tree.lock:
             of = self.tree.open(path, fi.flags, caller)
         fh = next(self._next_fh)
@@ -192,7 +196,7 @@ class FuseOps:
     def read(self, path, size, offset, fi) -> bytes:
         of = self._handles[fi.fh]            # KeyError: a bug, reported as EIO
         if self.faults is not None:
-            return self.faults.read(of, size, offset, fuse_get_context()[2])
+            return self.faults.read(of, size, offset)
         # Snapshot per open handle (seq_file semantics): the read of offset 0 renders the
         # whole file; later offsets come from those bytes, whatever the read sizes.
         snap = of.snapshot
@@ -209,7 +213,7 @@ class FuseOps:
         # the offset is ignored (sysfs and cgroupfs ignore it too).
         of = self._handles[fi.fh]
         if self.faults is not None:
-            self.faults.before("write", of.path, fuse_get_context()[2])
+            self.faults.before("write", of.path)
         with self.tree.lock:
             of.writer = _caller()        # a shared fd may be written by another task
             self.tree.write(of, data)
