@@ -9,7 +9,6 @@ import pytest
 from pseudofs.faults.classes import CLASSES
 
 
-@pytest.mark.soak
 def test_robustness_reports_every_class_for_free():
     if shutil.which("free") is None:
         pytest.skip("procps' free is not installed")
