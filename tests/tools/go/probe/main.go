@@ -81,7 +81,6 @@ func containerd(root, group string) {
 		"usage":       st.Memory.Usage,
 		"usage_limit": st.Memory.UsageLimit,
 		"slab":        st.Memory.Slab,
-		"anon":        st.Memory.Anon,
 		"swap_usage":  st.Memory.SwapUsage,
 	}
 	if st.MemoryEvents != nil {
