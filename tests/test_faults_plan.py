@@ -11,7 +11,7 @@ from pseudofs.config import parse_config
 from pseudofs.errors import ConfigError, ModelError
 from pseudofs.faults import mutate
 from pseudofs.faults.engine import FaultEngine
-from pseudofs.faults.plan import PlanError, glob_regex, parse_plan, parse_plan_text
+from pseudofs.faults.plan import PlanError, glob_regex, parse_plan
 
 MEMINFO = b"MemTotal:       16384 kB\nMemFree:         8192 kB\nShadowCallStack:       0 kB\n"
 STAT = b"anon 4096\nanon_thp 0\nfile 8192\n"
