@@ -190,3 +190,9 @@ clean:
 	elif [ -d $(MNT) ]; then \
 	  rmdir $(MNT) 2>/dev/null || echo "$(MNT) is not empty: kept"; \
 	fi
+
+# `make robustness`: the real readers of the tool tests (installed by `make tools`) against every
+# fault class of docs/faults.md, judged against the model; writes docs/robustness.md.
+.PHONY: robustness
+robustness: install tools
+	PYTHONPATH="$(CURDIR)" $(VPY) tests/tools/robustness_table.py --out docs/robustness.md

@@ -1,5 +1,5 @@
 """pseudofs command line (README, Command line): mount, umount, render, exec, run, capture,
-check, bench, top."""
+check, bench, top, robustness."""
 
 import argparse
 import os
@@ -58,7 +58,17 @@ def cmd_render(args) -> int:
     except ConfigError as e:
         print("\n".join(e.problems), file=sys.stderr)
         return 2
+    edit = None
+    if args.faults:
+        from pseudofs.faults.render import plan_editor
+        try:
+            edit = plan_editor(args.faults)
+        except ConfigError as e:
+            print("\n".join(e.problems), file=sys.stderr)
+            return 2
     for path, data in walk(tree):
+        if edit is not None:
+            data = edit(path, data)
         out = os.path.join(args.outdir, path.lstrip("/"))
         os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "wb") as f:
@@ -115,7 +125,13 @@ def main(argv=None) -> int:
     r = sub.add_parser("render", help="write the whole tree as plain files, without FUSE")
     r.add_argument("outdir", metavar="OUTDIR")
     r.add_argument("-c", "--config")
+    r.add_argument("--faults", metavar="PLAN",
+                   help="apply the content edits (mutate rules) of a fault plan file")
     r.set_defaults(fn=cmd_render)
+    rb = sub.add_parser("robustness", add_help=False,
+                        help="see `pseudofs robustness -h`: CMD once per fault class")
+    rb.add_argument("rest", nargs=argparse.REMAINDER)
+    rb.set_defaults(fn=None, sub="faults.robustness")
     e = sub.add_parser("exec", help="run CMD with the model bound over /proc and /sys files")
     e.add_argument("--fs-magic", choices=("kernel", "fuse"), default="kernel",
                    help="what statfs and the mount table say for the bound paths: the kernel "
@@ -134,9 +150,11 @@ def main(argv=None) -> int:
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(fn=None, sub=name)
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("run", "check", "bench", "top"):   # their own parsers, -h too
+    own = {"run": "run", "check": "check", "bench": "bench", "top": "top",
+           "robustness": "faults.robustness"}
+    if argv and argv[0] in own:     # their own parsers, -h included
         import importlib
-        return importlib.import_module(f"pseudofs.{argv[0]}").main(argv[1:])
+        return importlib.import_module(f"pseudofs.{own[argv[0]]}").main(argv[1:])
     args = p.parse_args(argv)
     if args.fn is None:
         import importlib

@@ -42,15 +42,28 @@ class Checker(YamlReader):
         except yaml.YAMLError as e:
             raise ConfigError([f"{self.source}: YAML error: {e}"]) from None
         top = self.mapping(root, "", ("kernel", "topology", "percpu", "root_subtree_control",
-                                      "cgroups"))
+                                      "cgroups", "faults"))
         kernel = self.kernel(top)
         topology = self.topology(top, kernel)
         percpu = self.percpu(top, kernel.page_size)
         root_ctl = self.field(top, "root_subtree_control", self.controllers, "", ("memory",))
         cgroups = self.cgroups(top, kernel.page_size, root_ctl)
+        faults = self.faults(top, text)
         if self.problems:
             raise ConfigError([m for *_, m in sorted(self.problems)])
-        return Config(self.source, kernel, topology, percpu, cgroups, root_ctl)
+        return Config(self.source, kernel, topology, percpu, cgroups, root_ctl, faults)
+
+    def faults(self, top, text):
+        """The `faults:` section: a fault plan, checked by pseudofs/faults/plan.py."""
+        if "faults" not in top:
+            return None
+        from .faults.plan import PlanError, parse_plan
+        node = top["faults"][1]
+        try:
+            return parse_plan((yaml.safe_load(text) or {}).get("faults"))
+        except PlanError as e:
+            self.err(node, "faults", str(e))
+            return None
 
     def kernel(self, top):
         d = KernelConfig()

@@ -91,3 +91,4 @@ class Config:
     percpu: PercpuConfig = PercpuConfig()
     cgroups: Tuple[CgroupConfig, ...] = ()
     root_subtree_control: Tuple[str, ...] = ("memory",)
+    faults: object = None          # a pseudofs.faults.plan.Plan, or None (docs/faults.md)

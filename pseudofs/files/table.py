@@ -184,6 +184,11 @@ DEBUGFS = (
     Row(_PCT + "/free", 0o200, write=Write(control.free, lambda x, v, io: x.model.free(v))),
     # `pseudofs check` of the live model (pseudofs.testing's Mount.check() reads it)
     Row(_PCT + "/check", 0o400, read=lambda x, of: check.check(x.model).text().encode()),
+    # the fault plan of the mount (not of the model) and its log (docs/faults.md): a write
+    # replaces the plan; not cached, the hits move with every read
+    Row(_PCT + "/faults", 0o600, cache=False, read=lambda x, of: x.env.faults.show(),
+        write=Write(lambda data, _ps: data, lambda x, v, io: x.env.faults.write(v))),
+    Row(_PCT + "/fault_log", 0o400, cache=False, read=lambda x, of: x.env.faults.log_text()),
 )
 
 TABLE_ROWS: Tuple[Row, ...] = (_dir("/", 0o555, order=TABLE),) + PROC + SYSFS + CGROUPFS + DEBUGFS

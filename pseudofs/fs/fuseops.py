@@ -30,6 +30,7 @@ from typing import Callable, Dict, List, Optional
 from fuse import FUSE, FuseOSError, c_stat, fuse_exit, fuse_get_context, fuse_operations
 
 from pseudofs.errors import ModelError
+from pseudofs.fs import faultops
 from pseudofs.fs.tree import Attr, Caller, OpenFile, Tree
 
 log = logging.getLogger("pseudofs")
@@ -85,6 +86,10 @@ def _caller() -> Caller:
 _NOBODY_ASKED = Caller()
 
 
+def _caller_pid() -> int:
+    return fuse_get_context()[2]
+
+
 def _caller_if_needed(path: str) -> Caller:
     """Lookups outside /proc do not depend on who asks (the kernel checks permissions with
     default_permissions): skip the fuse_get_context() call on that hot path."""
@@ -104,6 +109,9 @@ class FuseOps:
     # release are called with a NULL path instead of being answered ENOENT by libfuse itself
     # (get_path_nullok in libfuse's fuse.c), so the tree can say ENODEV as kernfs does.
     flag_nullpath_ok = 1
+    # The fault hooks (pseudofs/fs/faultops.py) while a fault plan is live, else None: the
+    # only cost of fault injection to a mount without a plan is this test, once per call.
+    faults = None
 
     def __init__(self, tree: Tree, on_init: Optional[Callable[[], None]] = None):
         self.tree = tree
@@ -113,6 +121,7 @@ class FuseOps:
         self._next_fh = itertools.count(1)
         self._stamp_ns = time.time_ns()      # kernfs/proc inodes keep their creation time
         self._stats: Dict[Attr, bytes] = {}  # struct stat bytes per distinct Attr
+        faultops.attach(self, tree, _caller_pid)
 
     # -- dispatch: fusepy calls operations(name, *args) for the callbacks _Loop leaves to it --
     def __call__(self, op: str, *args):
@@ -135,6 +144,8 @@ class FuseOps:
         """The `struct stat` of `path`, as bytes ready to copy into libfuse's buffer."""
         if path is None:          # flag_nullpath_ok: an open file whose directory is gone
             raise FuseOSError(errno.ENODEV)
+        if self.faults is not None:
+            self.faults.before("getattr", path)
         with self.tree.lock:
             a = self.tree.getattr(path, _caller_if_needed(path))
         st = self._stats.get(a)
@@ -156,6 +167,8 @@ class FuseOps:
         return bytes(st)
 
     def readdir(self, path, fh):
+        if self.faults is not None:
+            self.faults.before("readdir", path)
         names = self._locked(self.tree.readdir, path, _caller())
         return [".", ".."] + [n for n in names if n not in (".", "..")]
 
@@ -166,6 +179,8 @@ class FuseOps:
     def open(self, path, fi):
         # writers are asked for (permissions, the writer's cgroup); readers only under /proc
         caller = _caller() if fi.flags & 3 else _caller_if_needed(path)
+        if self.faults is not None:
+            self.faults.before("open", path)
         with self.tree.lock:
             of = self.tree.open(path, fi.flags, caller)
         fh = next(self._next_fh)
@@ -178,6 +193,8 @@ class FuseOps:
 
     def read(self, path, size, offset, fi) -> bytes:
         of = self._handles[fi.fh]            # KeyError: a bug, reported as EIO
+        if self.faults is not None:
+            return self.faults.read(of, size, offset)
         # Snapshot per open handle (seq_file semantics): the read of offset 0 renders the
         # whole file; later offsets come from those bytes, whatever the read sizes.
         snap = of.snapshot
@@ -193,6 +210,8 @@ class FuseOps:
         # One write(2) = one command, as kernfs_fop_write_iter hands each write to ->write();
         # the offset is ignored (sysfs and cgroupfs ignore it too).
         of = self._handles[fi.fh]
+        if self.faults is not None:
+            self.faults.before("write", of.path)
         with self.tree.lock:
             of.writer = _caller()        # a shared fd may be written by another task
             self.tree.write(of, data)

@@ -13,6 +13,7 @@ import threading
 from typing import Dict, List, Optional, Tuple
 
 from pseudofs.errors import ModelError
+from pseudofs.faults.engine import FaultEngine
 from pseudofs.files import kernfs
 from pseudofs.files.rows import KERNFS, PAGE, PROCFS, Ctx, Row, param_of
 from pseudofs.files.table import PARAMS, TABLE_ROWS
@@ -102,6 +103,7 @@ class Routes:
     def __init__(self, model, host):
         self.model = model
         self.host = host
+        self.faults = FaultEngine()          # the live fault plan (docs/faults.md)
         self.caller = Caller()
         self.lock = threading.Lock()
         self._nodes: Dict[str, Tuple[Row, Ctx, _Node]] = {}
@@ -331,4 +333,7 @@ def build_tree(config, host=None) -> Routes:
     """The route table over a model booted from `config` (boot.build_model)."""
     from pseudofs.boot import build_model
     from pseudofs.fs.host import ProcHost
-    return Routes(build_model(config), host or ProcHost())
+    tree = Routes(build_model(config), host or ProcHost())
+    if config.faults is not None:
+        tree.faults.load(config.faults)          # the configuration's `faults:` plan
+    return tree
