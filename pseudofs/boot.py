@@ -1,6 +1,8 @@
 """From a configuration to a running model: the topology and allocator as booted, then the
 config's cgroups applied through the same write handlers a user's writes take."""
 
+import dataclasses
+
 from pseudofs import control
 from pseudofs.errors import ConfigError, ModelError
 from pseudofs.fs.cgroup_files import CGROUP_FILES
@@ -38,7 +40,15 @@ def build_model(config) -> Model:
     return model
 
 
-def build_tree(config, host=None):
+def with_clock(config, clock: str, force: bool = False):
+    """`config` with kernel.clock set to `clock` where it is unset (or always, with force):
+    `pseudofs mount` defaults to live, render and tests to frozen (docs/time.md)."""
+    if config.kernel.clock is not None and not force:
+        return config
+    return dataclasses.replace(config, kernel=dataclasses.replace(config.kernel, clock=clock))
+
+
+def build_tree(config, host=None, clock_default: str = "frozen"):
     from pseudofs.fs.host import ProcHost
     from pseudofs.fs.routes import Routes
-    return Routes(build_model(config), host or ProcHost())
+    return Routes(build_model(with_clock(config, clock_default)), host or ProcHost())

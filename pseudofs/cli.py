@@ -23,10 +23,10 @@ def cmd_mount(args) -> int:
             # parent, which prefixes them
             prefix = "pseudofs: warning: " if args.foreground else "warning: "
             factory = statelog.mount_factory(args.state, args.config, warn=lambda msg: print(
-                prefix + msg, file=sys.stderr, flush=True))
+                prefix + msg, file=sys.stderr, flush=True), clock_default="live")
         else:
             config = _load(args.config)   # refuse a bad config before detaching
-            factory = lambda: build_tree(config)   # noqa: E731
+            factory = lambda: build_tree(config, clock_default="live")   # noqa: E731
     except ConfigError as e:
         print("\n".join(e.problems), file=sys.stderr)
         return 2
@@ -55,10 +55,10 @@ def walk(tree, path="/"):
 
 
 def cmd_render(args) -> int:
-    from pseudofs.boot import build_tree
+    from pseudofs.boot import build_tree, with_clock
     from pseudofs.model.procs import NoHost
-    try:
-        tree = build_tree(_load(args.config), NoHost())
+    try:     # a rendered tree is a snapshot: always frozen
+        tree = build_tree(with_clock(_load(args.config), "frozen", force=True), NoHost())
     except ConfigError as e:
         print("\n".join(e.problems), file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ ALLOC_MAX_SIZE = 32768      # PCPU_MIN_UNIT_SIZE: the largest percpu allocation
 ALLOC_MAX_COUNT = 100000
 CONTROLLERS = ("memory",)   # the one modeled controller
 ACCOUNTING_MODES = ("per-node", "memcg")
+CLOCK_MODES = ("live", "frozen")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class KernelConfig:
     accounting: str = "per-node"   # per-node (the patch) | memcg (upstream)
     page_size: int = 4096
     nr_cpus: int = 512             # NR_CPUS; kernel_max = nr_cpus - 1
+    clock: Optional[str] = None    # live | frozen; None: the command's default (docs/time.md)
 
 
 @dataclass(frozen=True)

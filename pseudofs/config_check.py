@@ -4,7 +4,7 @@ and checks them against DESIGN section 5 (ranges, cross-references, what the ker
 import yaml
 
 from .config import (
-    ACCOUNTING_MODES, ALLOC_MAX_COUNT, ALLOC_MAX_SIZE, CGROUP_FILES, LOCAL_DISTANCE,
+    ACCOUNTING_MODES, ALLOC_MAX_COUNT, CLOCK_MODES, ALLOC_MAX_SIZE, CGROUP_FILES, LOCAL_DISTANCE,
     MAX_NR_CPUS, MAX_NUMNODES, PCPU_MIN_ALLOC_SIZE, PCPU_UNIT_LIMIT, PERCPU_DYNAMIC_EARLY_SIZE,
     AllocConfig, CgroupConfig, Config, KernelConfig, NodeConfig, PercpuConfig, TopologyConfig)
 from .config_yaml import BAD, NULL_TAG, YamlReader, pow2
@@ -46,7 +46,7 @@ class Checker(YamlReader):
 
     def kernel(self, top):
         d = KernelConfig()
-        keys = ("accounting", "page_size", "nr_cpus")
+        keys = ("accounting", "page_size", "nr_cpus", "clock")
         m = self.mapping(top["kernel"][1], "kernel", keys) if "kernel" in top else {}
         acc = self.field(m, "accounting", self.string, "kernel", d.accounting)
         if acc not in ACCOUNTING_MODES:
@@ -60,7 +60,12 @@ class Checker(YamlReader):
             ps = d.page_size
         self.nr_cpus_node = m["nr_cpus"][1] if "nr_cpus" in m else None
         nr = self.field(m, "nr_cpus", self.integer, "kernel", d.nr_cpus, 1, MAX_NR_CPUS)
-        return KernelConfig(acc, ps, nr)
+        clock = self.field(m, "clock", self.string, "kernel", None)
+        if clock is not None and clock not in CLOCK_MODES:
+            self.err(m["clock"][1], "kernel.clock",
+                     f"must be one of {', '.join(CLOCK_MODES)}, got {clock!r}")
+            clock = None
+        return KernelConfig(acc, ps, nr, clock)
 
     dropped_nodes = False
 

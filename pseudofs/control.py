@@ -151,8 +151,10 @@ def reclaim(model, cg, data: bytes) -> None:
 
 
 # --- cpuN/online ----------------------------------------------------------------------------
-def cpu_online(model, cpu: int, data: bytes) -> None:
-    model.set_cpu_online(cpu, kparse.kstrtobool(_text(data)))
+def cpu_online(model, cpu: int, data: bytes, now=lambda: 0.0) -> None:
+    """`now()`: seconds since boot, asked once the value parsed (the CPU's idle time)."""
+    online = kparse.kstrtobool(_text(data))
+    model.set_cpu_online(cpu, online, now())
 
 
 # --- percpu_test ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pseudofs.errors import ModelError
 from pseudofs.fs import statelog
 
 CONFIG = """\
-kernel: {accounting: per-node}
+kernel: {accounting: per-node, clock: frozen}   # restarts compare every file
 topology:
   nodes:
     - {id: 0, cpus: "0-2", memory: 1G}

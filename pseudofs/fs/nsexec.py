@@ -25,6 +25,8 @@ BINDS = (("/proc/vmstat", False), ("/proc/meminfo", False), ("/proc/stat", False
          ("/proc/cpuinfo", False), ("/proc/cgroups", False),
          ("/sys/devices/system/node", True), ("/sys/devices/system/cpu", True),
          ("/sys/fs/cgroup", True))
+# Bound when the mount has them: /proc/uptime exists on a live clock only (docs/time.md)
+OPTIONAL_BINDS = (("/proc/uptime", False),)
 
 EXIT_FAILED = 125
 EXIT_CANNOT_EXEC = 126
@@ -112,7 +114,8 @@ def _bind_all(libc, mnt: str) -> None:
         _check_errno(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None))
     except OSError as e:
         raise ExecError(f"cannot make / private in the new mount namespace: {e.strerror}")
-    for path, _ in BINDS:
+    optional = [(p, d) for p, d in OPTIONAL_BINDS if os.path.exists(mnt + p)]
+    for path, _ in list(BINDS) + optional:
         src = mnt + path
         try:
             _check_errno(libc.mount(os.fsencode(src), os.fsencode(path), None, MS_BIND, None))

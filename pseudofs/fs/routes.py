@@ -72,13 +72,18 @@ class Routes:
         self.model = model
         self.host = host
         self.lock = threading.Lock()
+        self.live = model.config.kernel.clock == "live"     # time moves (docs/time.md)
         self.table = [
             (r"/", _static_dir("proc", "sys", mode=0o555)),
             (r"/proc", lambda m: Dir(self._proc_children, cache=False)),
             (r"/proc/vmstat", _ro(procfs.vmstat)),
             (r"/proc/meminfo", _ro(procfs.meminfo)),
-            # btime: the host's, which the real /proc/PID/stat start times count from
-            (r"/proc/stat", lambda m: File(0o444, lambda of: procfs.stat(m, self.host.btime()))),
+            # btime: the host's, which the real /proc/PID/stat start times count from; on a
+            # live clock the CPU times move, so neither file may be cached (docs/time.md)
+            (r"/proc/stat", lambda m: File(0o444, lambda of: procfs.stat(
+                m, self.host.btime(), self._now()), cache=not self.live)),
+            (r"/proc/uptime", lambda m: File(0o444, lambda of: procfs.uptime(m, self._now()),
+                                             cache=False) if self.live else None),
             (r"/proc/cpuinfo", _ro(procfs.cpuinfo)),
             (r"/proc/cgroups", _ro(procfs.cgroups)),
             (r"/proc/(?P<pid>self|\d+)", self._pid_dir),
@@ -148,6 +153,11 @@ class Routes:
                 return node
         raise ModelError(errno.ENOENT, path)
 
+    def _now(self) -> float:
+        """Seconds since boot: asked of the host on a live clock (so the state log records
+        it), 0 on a frozen one, where every time counter stays 0."""
+        return self.host.clock() if self.live else 0.0
+
     def reap(self) -> None:
         """Model.reap() before anything that shows membership or depends on it: an exited
         process neither shows in cgroup.procs or /proc nor keeps a cgroup populated."""
@@ -160,7 +170,10 @@ class Routes:
         me = ["self"] if self.host.tgid(self._caller.pid) is not None else []
         # procfs lists its entries in their rbtree's order, shorter names first (proc_match()
         # in fs/proc/generic.c), then "self" and the pids (proc_pid_readdir())
-        return ["stat", "vmstat", "cgroups", "cpuinfo", "meminfo"] + me + [str(p) for p in pids]
+        names = ["stat", "uptime", "vmstat", "cgroups", "cpuinfo", "meminfo"]
+        if not self.live:
+            names.remove("uptime")          # a frozen clock has no time to show
+        return names + me + [str(p) for p in pids]
 
     def _pid_of(self, pid: str) -> Optional[int]:
         if pid == "self":
@@ -195,7 +208,8 @@ class Routes:
         if cpu not in m.topo.present or cpu == 0:
             return None
         return File(0o644, lambda of: sysfs.cpu_online(m, cpu),
-                    lambda of, data: control.cpu_online(m, cpu, data), size=SYSFS_SIZE)
+                    lambda of, data: control.cpu_online(m, cpu, data, self._now),
+                    size=SYSFS_SIZE)
 
     def _topology_dir(self, m, cpu):
         cpu = int(cpu)
