@@ -1,4 +1,5 @@
-"""pseudofs command line (DESIGN section 6): mount, umount, render, exec, check, bench."""
+"""pseudofs command line (DESIGN section 6): mount, umount, render, exec, check, bench, play,
+plot."""
 
 import argparse
 import os
@@ -107,12 +108,12 @@ def main(argv=None) -> int:
     e.add_argument("mountpoint", metavar="MNT")
     e.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
     e.set_defaults(fn=cmd_exec)
-    for name in ("check", "bench"):
+    for name in ("check", "bench", "play", "plot"):
         s = sub.add_parser(name, add_help=False, help=f"see `pseudofs {name} -h`")
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(fn=None, sub=name)
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("check", "bench"):     # their own parsers, -h included
+    if argv and argv[0] in ("check", "bench", "play", "plot"):   # own parsers, -h included
         import importlib
         return importlib.import_module(f"pseudofs.{argv[0]}").main(argv[1:])
     args = p.parse_args(argv)
