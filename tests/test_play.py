@@ -9,9 +9,8 @@ import struct
 import subprocess
 import sys
 
-import pytest
-
 from daemon_util import REPO
+from tools.toolkit import missing
 
 EXAMPLES = os.path.join(REPO, "examples", "scenarios")
 # every node with CPUs has memory; CPUs 0-2 / 3-4 and a memory-only node
@@ -124,7 +123,10 @@ def png_size(path):
 
 
 def test_plot_run_and_bench(mounted, tmp_path):
-    pytest.importorskip("matplotlib")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        missing("matplotlib", "pseudofs[plot]")
     mnt = mounted(CONFIG)
     rec = tmp_path / "run.jsonl"
     pfs("play", mnt, os.path.join(EXAMPLES, "steady-churn.yaml"), "--duration", 30,
