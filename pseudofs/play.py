@@ -313,6 +313,9 @@ def main(argv=None) -> int:
         player.run(args.duration or sc.duration, args.speed, lambda: bool(stopping))
         if not args.keep:
             player.cleanup()
+    except OSError as e:        # the mount itself failed (gone, not ours): nothing to count
+        print(f"pseudofs play: {e}", file=sys.stderr)
+        return 1
     finally:
         if record:
             record.close()

@@ -76,42 +76,53 @@ def run_series(rows):
     nsum = [sum(sum(r["cgroups"][p].get("percpu", {}).values()) for p in t)
             for r, t in zip(rows, top)]
     nr = {n: [r["nodes"].get(n, {}).get("nr_percpu", 0) for r in rows]
-          for n in sorted(rows[-1]["nodes"], key=int)}
+          for n in sorted(rows[-1]["nodes"], key=int)
+          if any("nr_percpu" in r["nodes"].get(n, {}) for r in rows)}
+    if not nodes:                  # upstream accounting: no per-node percpu to sum
+        nsum = None
     events = [(r["s"], d) for r in rows for d in r.get("done", []) if d.startswith("cpu")]
     return xs, stacks, total, nsum, nr, events
 
 
 def plot_run(plt, rows, out, title):
     xs, stacks, total, nsum, nr, events = run_series(rows)
-    panels = len(stacks) + 2
+    panels = len(stacks) + 1 + bool(nr)
     fig, axes = plt.subplots(panels, 1, figsize=(11, 2.6 * panels), sharex=True,
-                             constrained_layout=True)
+                             constrained_layout=True, squeeze=False)
+    axes = list(axes[:, 0])
     for ax, (n, series) in zip(axes, stacks.items()):
         ax.stackplot(xs, *[v for _, v in series], labels=[b for b, _ in series], alpha=0.85)
         ax.legend(loc="upper left", fontsize=7, ncol=2)
         ax.set_ylabel(f"node {n} percpu\n(bytes)")
         ax.set_title(f"node {n}: memory.numa_stat percpu by cgroup (own share, stacked)",
                      fontsize=9)
-    ax = axes[-2]
+    ax = axes[len(stacks)]
     ax.plot(xs, total, label="memcg-wide total (memory.stat percpu)", color="black")
-    ax.plot(xs, nsum, label="per-node sum (memory.numa_stat percpu)", color="tab:orange",
-            linestyle="--")
     ax.set_ylabel("bytes")
-    ax.set_title("top-level cgroups: memcg-wide total against the per-node sum", fontsize=9)
-    twin = ax.twinx()
-    twin.plot(xs, [a - b for a, b in zip(total, nsum)], color="tab:red", linewidth=0.8,
-              label="total - per-node sum")
-    twin.set_ylabel("difference (bytes)", color="tab:red")
-    lines = ax.get_legend_handles_labels()
-    more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=7)
-    ax = axes[-1]
-    for n, v in nr.items():
-        ax.plot(xs, v, label=f"node {n}")
-    ax.set_ylabel("nr_percpu (pages)")
-    ax.set_title("nodeN/vmstat nr_percpu", fontsize=9)
-    ax.legend(loc="upper left", fontsize=7)
-    ax.set_xlabel("scenario second")
+    if nsum is None:
+        ax.set_title("top-level cgroups: memory.stat percpu (upstream accounting: no per-node "
+                     "percpu)", fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
+    else:
+        ax.plot(xs, nsum, label="per-node sum (memory.numa_stat percpu)", color="tab:orange",
+                linestyle="--")
+        ax.set_title("top-level cgroups: memcg-wide total against the per-node sum",
+                     fontsize=9)
+        twin = ax.twinx()
+        twin.plot(xs, [a - b for a, b in zip(total, nsum)], color="tab:red", linewidth=0.8,
+                  label="total - per-node sum")
+        twin.set_ylabel("difference (bytes)", color="tab:red")
+        lines = ax.get_legend_handles_labels()
+        more = twin.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=7)
+    if nr:
+        ax = axes[-1]
+        for n, v in nr.items():
+            ax.plot(xs, v, label=f"node {n}")
+        ax.set_ylabel("nr_percpu (pages)")
+        ax.set_title("nodeN/vmstat nr_percpu", fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
+    axes[-1].set_xlabel("scenario second")
     for s, what in events:
         for a in axes:
             a.axvline(s, color="grey", linewidth=0.6, linestyle=":")
