@@ -4,7 +4,7 @@ and checks them against DESIGN section 5 (ranges, cross-references, what the ker
 import yaml
 
 from .config import (
-    ACCOUNTING_MODES, ALLOC_MAX_COUNT, CLOCK_MODES, ALLOC_MAX_SIZE, CGROUP_FILES, LOCAL_DISTANCE,
+    ACCOUNTING_MODES, ALLOC_MAX_COUNT, ALLOC_MAX_SIZE, CGROUP_FILES, CLOCK_MODES, LOCAL_DISTANCE,
     MAX_NR_CPUS, MAX_NUMNODES, PCPU_MIN_ALLOC_SIZE, PCPU_UNIT_LIMIT, PERCPU_DYNAMIC_EARLY_SIZE,
     AllocConfig, CgroupConfig, Config, KernelConfig, NodeConfig, PercpuConfig, TopologyConfig)
 from .config_yaml import BAD, NULL_TAG, YamlReader, pow2

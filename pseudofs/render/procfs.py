@@ -4,8 +4,8 @@ that show it) in, bytes out."""
 
 from pseudofs.model.cputime import to_ns
 from pseudofs.render import cgroup_text, cpuinfo as _cpuinfo, proc_stat as _stat
-from pseudofs.render.uptime import uptime as _uptime
 from pseudofs.render.meminfo import meminfo as _meminfo, meminfo_labels
+from pseudofs.render.uptime import uptime as _uptime
 from pseudofs.render.vmstat_text import proc_vmstat_names, vmstat as _vmstat
 
 VMALLOC_TOTAL_KB = 34359738367        # x86-64 VMALLOC_TOTAL >> 10
