@@ -154,3 +154,17 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "pseudofs plot needs matplotlib: pip install 'pseudofs[plot]' (or pip install matplotlib)"]
+
+
+def test_play_on_one_cpu_skips_hotplug_and_plays_again(mounted, tmp_path):
+    """Any topology: with cpu0 alone online there is no CPU to take offline; a second play on
+    the same mount (the first one's state kept) takes new names and tags."""
+    mnt = mounted('topology:\n  nodes:\n    - {id: 0, cpus: "0", memory: 1G}\n')
+    sc = os.path.join(EXAMPLES, "cpu-offline.yaml")
+    for run in (1, 2):
+        r = pfs("play", mnt, sc, "--duration", 22, "--keep", *FAST)
+        assert "cpu_offline_skipped 1" in r.stdout and "EEXIST" not in r.stdout, r.stdout
+    assert read(mnt + "/sys/devices/system/cpu/online") == "0\n"
+    tags = [line.split()[0] for line in read(mnt + "/sys/kernel/debug/percpu_test/alloc")
+            .splitlines() if line.startswith("tag=p")]
+    assert {t.split(".")[0] for t in tags} == {"tag=p1", "tag=p2"}
