@@ -166,3 +166,20 @@ def test_render_is_frozen_even_for_a_live_config(tmp_path):
                        os.path.dirname(os.path.abspath(__file__)))))
     assert not (out / "proc/uptime").exists()
     assert (out / "proc/stat").read_text().startswith("cpu  0 0 0 0 0 0 0 0 0 0\n")
+
+
+def test_ps_process_age_through_exec_is_the_hosts(mounted):
+    """ps computes a process's age from /proc/uptime and its start time: bound from a live
+    mount, the age stays the host's."""
+    need("procps", "ps")
+    mnt = mounted(LIVE)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(1.2)
+        inside = pseudofs_exec(mnt, "ps", "-o", "etimes=", "-p", str(sleeper.pid)).stdout
+        outside = subprocess.run(["ps", "-o", "etimes=", "-p", str(sleeper.pid)],
+                                 capture_output=True, text=True, check=True).stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert abs(int(inside) - int(outside)) <= 1 and int(inside) >= 1, (inside, outside)
