@@ -13,6 +13,7 @@ is counted under its name and makes the exit status 1.
 import argparse
 import errno
 import json
+import math
 import os
 import random
 import signal
@@ -34,7 +35,7 @@ def poisson(rng, mean: float) -> int:
     """Knuth's method: fine for the small means of a scenario second."""
     if mean <= 0:
         return 0
-    limit, k, p = pow(2.718281828459045, -mean), 0, rng.random()
+    limit, k, p = math.exp(-mean), 0, rng.random()
     while p > limit:
         k += 1
         p *= rng.random()
@@ -87,7 +88,7 @@ class Player:
             f.write(line + "\n")
 
     def cpus(self, which: str):
-        return set(kparse.parse_cpulist(self.read(f"{CPU}/{which}").strip() or ""))
+        return set(kparse.parse_cpulist(self.read(f"{CPU}/{which}").strip()))
 
     # --- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
