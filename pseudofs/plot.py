@@ -13,6 +13,7 @@ the standard deviation and the difference in %.
 import argparse
 import json
 import re
+import statistics
 import sys
 from collections import defaultdict
 
@@ -137,18 +138,20 @@ def plot_bench(plt, doc, out, title):
     patterns, modes = list(times), doc["modes"]
     fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
     width = 0.8 / len(modes)
-    import statistics
     for j, mode in enumerate(modes):
         means = [statistics.mean(times[p][mode]) for p in patterns]
         sds = [statistics.stdev(times[p][mode]) if len(times[p][mode]) > 1 else 0
                for p in patterns]
         pos = [i + (j - (len(modes) - 1) / 2) * width for i in range(len(patterns))]
         ax.bar(pos, means, width, yerr=sds, capsize=4, label=labels[mode])
-    for i, p in enumerate(patterns):
+    for i, p in enumerate(patterns):         # the table's diff column, above the error bars
         a, b = (statistics.mean(times[p][m]) for m in modes)
-        top = max(statistics.mean(times[p][m]) for m in modes)
-        ax.annotate(f"{(b / a - 1) * 100:+.1f}%", (i, top), textcoords="offset points",
-                    xytext=(0, 12), ha="center")
+        top = max(statistics.mean(times[p][m]) + (statistics.stdev(times[p][m])
+                                                  if len(times[p][m]) > 1 else 0)
+                  for m in modes)
+        ax.annotate(f"diff {(b / a - 1) * 100:+.1f}%", (i, top), textcoords="offset points",
+                    xytext=(0, 6), ha="center")
+    ax.margins(y=0.15)
     ax.set_xticks(range(len(patterns)), patterns)
     ax.set_ylabel("seconds (mean +/- stddev)")
     ax.set_title(f"{doc['count']} accounted allocations of {doc['size']} B, "
