@@ -2,7 +2,7 @@
 #
 # `make run` and `make test` install what is missing first: Debian's fuse and libfuse2 (and
 # python3-venv) through apt-get when run as root, then a virtualenv in .venv with the package
-# (`pip install -e '.[test]'`, redone only when setup.cfg or pyproject.toml change).
+# (`pip install -e '.[test,plot]'`, redone only when setup.cfg or pyproject.toml change).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -25,7 +25,7 @@ EXAMPLES := examples/percpu-per-node.sh examples/check_cgroup_parser.py
 # What the real-tool tests (tests/test_tools_*.py) run: Debian packages (installed by `make test`
 # when root and missing, and by .ci/run) and PyPI packages (installed into the venv). Without
 # them, those tests skip locally and fail under CI=true.
-TOOLS_APT := prometheus-node-exporter numactl procps util-linux tmux golang-go \
+TOOLS_APT := prometheus-node-exporter numactl procps util-linux tmux sysstat golang-go \
 	golang-github-opencontainers-runc-dev golang-github-containerd-cgroups-dev \
 	golang-github-prometheus-procfs-dev cgroup-tools systemd
 TOOLS_PIP := psutil
@@ -121,7 +121,7 @@ $(VPY): | deps
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
 $(STAMP): setup.cfg pyproject.toml | deps $(VPY)
-	$(VPY) -m pip install -e '.[test]'
+	$(VPY) -m pip install -e '.[test,plot]'
 	@touch $@
 
 install: deps $(STAMP)

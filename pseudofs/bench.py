@@ -79,8 +79,19 @@ def timed(setup, pattern: str, count: int, size: int, align: int) -> float:
     return t
 
 
+def write_json(path, config, times, cost, trials, count, size, align, cgroup) -> None:
+    """The run as one JSON document, for `pseudofs plot` (every trial's seconds)."""
+    import json
+    doc = {"kind": "bench", "config": config.source, "modes": list(MODES), "labels": LABELS,
+           "trials": trials, "count": count, "size": size, "align": align, "cgroup": cgroup,
+           "times": times, "counter_cost": cost}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+
 def run(config, trials: int, count: int, size: int, align: int, cgroup=None,
-        out=None) -> Dict[str, Dict[str, List[float]]]:
+        out=None, json_path=None) -> Dict[str, Dict[str, List[float]]]:
     from pseudofs.boot import build_model
     out = out or sys.stdout
     setups, cost = {}, None
@@ -109,6 +120,8 @@ def run(config, trials: int, count: int, size: int, align: int, cgroup=None,
     if sys.stderr.isatty():
         print(" " * 20, file=sys.stderr, end="\r", flush=True)
     print(table(times), file=out)
+    if json_path:
+        write_json(json_path, config, times, cost, trials, count, size, align, path)
     print(f"per-node counters: {PER_NODE_COUNTER_BYTES} B x {cost['cpus']} CPUs x "
           f"{cost['nodes']} nodes x {cost['memcgs']} memcgs = {cost['bytes']} bytes "
           f"({cost['bytes'] / 1024:.1f} KiB)", file=out)
@@ -151,12 +164,14 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=8, help="bytes per allocation (default 8)")
     p.add_argument("--align", type=int, default=8, help="alignment (default 8)")
     p.add_argument("--cgroup", help="cgroup path (default: the first with its own memcg)")
+    p.add_argument("--json", metavar="FILE", help="also write every trial's times to FILE "
+                   "(JSON, for `pseudofs plot`)")
     args = p.parse_args(argv)
     if args.trials < 1 or args.count < 1:
         p.error("--trials and --count must be at least 1")
     try:
         run(load_config(args.config), args.trials, args.count, args.size, args.align,
-            args.cgroup)
+            args.cgroup, json_path=args.json)
     except ConfigError as e:
         print("\n".join(e.problems), file=sys.stderr)
         return 2

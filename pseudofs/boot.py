@@ -2,6 +2,8 @@
 configuration's cgroups applied through the same `parse` and `apply` of the file table that a
 write to those files goes through (pseudofs/files/cgroup.py)."""
 
+import dataclasses
+
 from pseudofs.errors import ConfigError, ModelError
 from pseudofs.files.cgroup import ROW_BY_NAME
 from pseudofs.files.rows import Ctx
@@ -42,3 +44,11 @@ def build_model(config) -> Model:
     except ModelError as e:
         raise ConfigError([f"{config.source}: applying cgroups: {e}"]) from None
     return model
+
+
+def with_clock(config, clock: str, force: bool = False):
+    """`config` with kernel.clock set to `clock` where it is unset (or always, with force):
+    `pseudofs mount` defaults to live, render and tests to frozen (docs/time.md)."""
+    if config.kernel.clock is not None and not force:
+        return config
+    return dataclasses.replace(config, kernel=dataclasses.replace(config.kernel, clock=clock))

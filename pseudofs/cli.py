@@ -1,5 +1,5 @@
 """pseudofs command line (README, Command line): mount, umount, render, exec, run, capture,
-check, bench, top, robustness."""
+check, bench, top, play, plot, robustness."""
 
 import argparse
 import os
@@ -21,8 +21,8 @@ def cmd_mount(args) -> int:
     # which prefixes them
     prefix = "pseudofs: warning: " if args.foreground else "warning: "
     try:
-        factory = tree_factory(args.config, args.state, warn=lambda msg: print(
-            prefix + msg, file=sys.stderr, flush=True))
+        factory = tree_factory(args.config, args.state, clock_default="live",
+                               warn=lambda msg: print(prefix + msg, file=sys.stderr, flush=True))
     except ConfigError as e:             # refused before detaching
         print("\n".join(e.problems), file=sys.stderr)
         return 2
@@ -51,10 +51,11 @@ def walk(tree, path="/"):
 
 
 def cmd_render(args) -> int:
+    from pseudofs.boot import with_clock
     from pseudofs.fs.routes import build_tree
     from pseudofs.model.procs import NoHost
-    try:
-        tree = build_tree(_load(args.config), NoHost())
+    try:     # a rendered tree is a snapshot: always frozen
+        tree = build_tree(with_clock(_load(args.config), "frozen", force=True), NoHost())
     except ConfigError as e:
         print("\n".join(e.problems), file=sys.stderr)
         return 2
@@ -98,6 +99,11 @@ def cmd_capture(args) -> int:
     return 0
 
 
+# subcommands with their own argument parsers: name -> module
+OWN_PARSERS = {"run": "run", "check": "check", "bench": "bench", "top": "top", "play": "play",
+               "plot": "plot", "robustness": "faults.robustness"}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="pseudofs", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -128,10 +134,6 @@ def main(argv=None) -> int:
     r.add_argument("--faults", metavar="PLAN",
                    help="apply the content edits (mutate rules) of a fault plan file")
     r.set_defaults(fn=cmd_render)
-    rb = sub.add_parser("robustness", add_help=False,
-                        help="see `pseudofs robustness -h`: CMD once per fault class")
-    rb.add_argument("rest", nargs=argparse.REMAINDER)
-    rb.set_defaults(fn=None, sub="faults.robustness")
     e = sub.add_parser("exec", help="run CMD with the model bound over /proc and /sys files")
     e.add_argument("--fs-magic", choices=("kernel", "fuse"), default="kernel",
                    help="what statfs and the mount table say for the bound paths: the kernel "
@@ -145,16 +147,14 @@ def main(argv=None) -> int:
     c.add_argument("--root", default="/", metavar="DIR",
                    help="read DIR/proc and DIR/sys instead of the machine's (a rendered tree)")
     c.set_defaults(fn=cmd_capture)
-    for name in ("run", "check", "bench", "top"):
+    for name in OWN_PARSERS:
         s = sub.add_parser(name, add_help=False, help=f"see `pseudofs {name} -h`")
         s.add_argument("rest", nargs=argparse.REMAINDER)
-        s.set_defaults(fn=None, sub=name)
+        s.set_defaults(fn=None, sub=OWN_PARSERS[name])
     argv = sys.argv[1:] if argv is None else list(argv)
-    own = {"run": "run", "check": "check", "bench": "bench", "top": "top",
-           "robustness": "faults.robustness"}
-    if argv and argv[0] in own:     # their own parsers, -h included
+    if argv and argv[0] in OWN_PARSERS:     # their own parsers, -h included
         import importlib
-        return importlib.import_module(f"pseudofs.{own[argv[0]]}").main(argv[1:])
+        return importlib.import_module(f"pseudofs.{OWN_PARSERS[argv[0]]}").main(argv[1:])
     args = p.parse_args(argv)
     if args.fn is None:
         import importlib

@@ -3,8 +3,8 @@ the YAML node tree and checks them (ranges, cross-references, what the kernel re
 
 import yaml
 
-from .config_schema import (AllocConfig, CgroupConfig, Config, KernelConfig, NodeConfig,
-                            PercpuConfig, TopologyConfig)
+from .config_schema import (CLOCK_MODES, AllocConfig, CgroupConfig, Config, KernelConfig,
+                            NodeConfig, PercpuConfig, TopologyConfig)
 from .config_yaml import BAD, NULL_TAG, YamlReader, pow2
 from .errors import ConfigError, ModelError
 from .files.cgroup import CONFIG_FILES
@@ -67,7 +67,7 @@ class Checker(YamlReader):
 
     def kernel(self, top):
         d = KernelConfig()
-        keys = ("accounting", "page_size", "nr_cpus", "version", "config")
+        keys = ("accounting", "page_size", "nr_cpus", "version", "config", "clock")
         m = self.mapping(top["kernel"][1], "kernel", keys) if "kernel" in top else {}
         acc = self.field(m, "accounting", self.string, "kernel", d.accounting)
         if acc not in ACCOUNTING_MODES:
@@ -82,7 +82,12 @@ class Checker(YamlReader):
         self.nr_cpus_node = m["nr_cpus"][1] if "nr_cpus" in m else None
         nr = self.field(m, "nr_cpus", self.integer, "kernel", d.nr_cpus, 1, MAX_NR_CPUS)
         version, options = self.kernel_profile(m, d)
-        return KernelConfig(acc, ps, nr, version, options)
+        clock = self.field(m, "clock", self.string, "kernel", None)
+        if clock is not None and clock not in CLOCK_MODES:
+            self.err(m["clock"][1], "kernel.clock",
+                     f"must be one of {', '.join(CLOCK_MODES)}, got {clock!r}")
+            clock = None
+        return KernelConfig(acc, ps, nr, version, options, clock)
 
     def kernel_profile(self, m, d):
         """kernel.version (one of VERSIONS, read as typed: 6.10 is not 6.1) and kernel.config

@@ -6,6 +6,8 @@ from typing import FrozenSet, Optional, Tuple
 
 from .model.units import first_chunk_dyn_size
 
+CLOCK_MODES = ("live", "frozen")    # kernel.clock (docs/time.md)
+
 
 @dataclass(frozen=True)
 class KernelConfig:
@@ -14,6 +16,7 @@ class KernelConfig:
     nr_cpus: int = 512             # NR_CPUS; kernel_max = nr_cpus - 1
     version: str = "7.0"           # kernel profile (pseudofs.render.kconfig.VERSIONS)
     options: Tuple[Tuple[str, bool], ...] = ()   # kernel.config as given (name, on), in file order
+    clock: Optional[str] = None    # live | frozen; None: the command's default (docs/time.md)
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,15 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture
+def sleeper():
+    """A live process that lives through the test (to join cgroups with)."""
+    p = subprocess.Popen(["sleep", "600"])
+    yield p
+    p.kill()
+    p.wait()
+
+
+@pytest.fixture
 def daemons(tmp_path):
     """pseudofs daemons started as a user would (`pseudofs mount`), all stopped at teardown;
     a daemon that cannot be stopped cleanly fails the test."""

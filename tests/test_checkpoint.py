@@ -15,10 +15,17 @@ import pytest
 
 from daemon_util import REPO, STALE, diff
 from helpers import errno_of, walk as render_mount
-from test_state import CONFIG, PCT, CG, cfg, history_round, sleeper  # noqa: F401 (fixtures)
+from test_state import CONFIG, PCT, CG, history_round
 from pseudofs.cli import walk
 from pseudofs.fs import checkpoint, statelog
 from pseudofs.fs.tree import Caller, OpenFile
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    return str(path)
 
 
 def _write(t, path, data):
@@ -40,7 +47,7 @@ def test_restart_from_checkpoint_and_tail_renders_byte_for_byte(  # noqa: F811 (
     r, pid = daemons.mount(mnt, "-c", cfg, "--state", state)
     commands = []
     for rnd in range(3):
-        history_round(mnt, rnd, sleeper)
+        history_round(mnt, rnd, sleeper.pid)
         before = render_mount(mnt)
         recs = _records(state)
         assert checkpoint.is_checkpoint(recs[0][1]) and len(recs) <= 9, len(recs)

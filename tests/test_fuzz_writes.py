@@ -197,14 +197,6 @@ def _write(path, data: bytes, rng):
     return out
 
 
-@pytest.fixture
-def sleeper():
-    p = subprocess.Popen(["sleep", "600"])
-    yield p
-    p.kill()
-    p.wait()
-
-
 @pytest.mark.parametrize("n_writes", [
     QUICK_WRITES, pytest.param(SOAK_WRITES, marks=pytest.mark.soak)])
 def test_fuzz_every_writable_file(mount_tree, tmp_path, sleeper, fuse_log, n_writes):

@@ -18,7 +18,7 @@ from pseudofs.fs import statelog
 from pseudofs.model.state import digest
 
 CONFIG = """\
-kernel: {accounting: per-node}
+kernel: {accounting: per-node, clock: frozen}   # restarts compare every file
 """ + three_nodes("1G") + """\
 cgroups:
   - path: /app
@@ -38,14 +38,6 @@ def cfg(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(CONFIG)
     return str(path)
-
-
-@pytest.fixture
-def sleeper():
-    p = subprocess.Popen(["sleep", "600"])
-    yield p.pid
-    p.kill()
-    p.wait()
 
 
 def w(path, data, want=0):
@@ -90,7 +82,7 @@ def test_kill9_and_restart_render_byte_for_byte(daemons, cfg, tmp_path, sleeper)
     r, pid = daemons.mount(mnt, "-c", cfg, "--state", state)
     restarts = 0
     for rnd in range(5):
-        history_round(mnt, rnd, sleeper)
+        history_round(mnt, rnd, sleeper.pid)
         before = render_mount(mnt)
         daemons.kill9(pid)
         assert errno_of(os.stat, mnt) in STALE

@@ -40,7 +40,7 @@ def test_every_field_of_every_model_object_is_declared():
         seen.add(type(obj).__name__)
     assert {"Model", "Topology", "NodeStat", "PercpuAllocator", "PercpuChunk", "Stocks",
             "Cgroup", "Memcg", "PageCounter", "ObjCgroup", "AllocGroups", "AllocGroup",
-            "PercpuObject", "Membership", "Kernel"} <= seen
+            "PercpuObject", "Membership", "Kernel", "CpuTime"} <= seen
 
 
 def test_digest_is_equal_for_equal_histories_and_differs_after_a_change():

@@ -12,7 +12,7 @@ from pseudofs.fs import nsexec
 from pseudofs.fs.tree import Caller
 
 CONFIG = """
-kernel: {config: {PSI: true}}     # every row exists: the PSI files too
+kernel: {config: {PSI: true}, clock: live}    # every row exists: PSI files, uptime
 topology:
   nodes:
     - {id: 0, cpus: "0-2", memory: 1G}

@@ -113,9 +113,13 @@ PROC = (
     _dir("/proc", 0o555, order=PROCFS, caller=True),
     _ro("/proc/vmstat", procfs.vmstat, bind=True),
     _ro("/proc/meminfo", procfs.meminfo, bind=True),
-    # btime: the host's, which the real /proc/PID/stat start times count from
-    Row("/proc/stat", 0o444, read=lambda x, of: procfs.stat(x.model, x.host.btime()),
-        bind=True),
+    # btime: the host's, which the real /proc/PID/stat start times count from; on a live clock
+    # the CPU times move (docs/time.md), so the bytes are never kept
+    Row("/proc/stat", 0o444, cache=False, bind=True,
+        read=lambda x, of: procfs.stat(x.model, x.host.btime(), x.env.now())),
+    # only where time moves: a frozen mount has no time to show, and exec leaves the host's
+    Row("/proc/uptime", 0o444, cache=False, bind=True, exists=lambda x: x.env.live,
+        read=lambda x, of: procfs.uptime(x.model, x.env.now())),
     _ro("/proc/cpuinfo", procfs.cpuinfo, bind=True),
     _ro("/proc/cgroups", procfs.cgroups, bind=True),
     _ro("/proc/version", procfs.version, bind=True),
@@ -149,7 +153,7 @@ SYSFS = (
     Row(_CPU + "/{cpu}/online", 0o644, size=PAGE, exists=lambda x: x.cpu != 0,
         read=lambda x, of: sysfs.cpu_online(x.model, x.cpu),
         write=Write(control.cpu_online,
-                    lambda x, v, io: x.model.set_cpu_online(x.cpu, v))),
+                    lambda x, v, io: x.model.set_cpu_online(x.cpu, v, x.env.now()))),
     # topology/ exists while the CPU is online (cpuhp state CPUHP_TOPOLOGY_PREPARE)
     _dir(_CPU + "/{cpu}/topology", exists=lambda x: x.cpu in x.model.topo.online),
     Row(_CPU + "/{cpu}/topology/{topology}", 0o444,

@@ -1,6 +1,7 @@
 """Facts about the real processes that use the mount, read from the host's /proc."""
 
 import os
+import time
 from typing import List, Optional
 
 PF_KTHREAD = 0x00200000
@@ -54,3 +55,8 @@ class ProcHost:
                 if line.startswith(b"btime "):
                     return int(line.split()[1])
         return 0
+
+    def clock(self) -> float:
+        """Seconds since boot, as the host's /proc/uptime counts them (CLOCK_BOOTTIME), so the
+        mount's uptime plus the host's btime is the wall time."""
+        return time.clock_gettime(time.CLOCK_BOOTTIME)

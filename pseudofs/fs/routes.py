@@ -163,6 +163,16 @@ class Routes:
             self._nodes[path] = (row, x, node)
         return row, x, node
 
+    @property
+    def live(self) -> bool:
+        """Time moves on this mount (docs/time.md)."""
+        return self.model.config.kernel.clock == "live"
+
+    def now(self) -> float:
+        """Seconds since boot: asked of the host on a live clock (so the state log records
+        it), 0 on a frozen one, where every time counter stays 0."""
+        return self.host.clock() if self.live else 0.0
+
     def reap(self) -> None:
         """Model.reap() before anything that shows membership or depends on it: an exited
         process neither shows in cgroup.procs or /proc nor keeps a cgroup populated."""
@@ -329,11 +339,12 @@ class Routes:
 _CGROUP_FILE_NAMES = tuple(row.name for row in TABLE_ROWS if row.cgroup_file)
 
 
-def build_tree(config, host=None) -> Routes:
-    """The route table over a model booted from `config` (boot.build_model)."""
-    from pseudofs.boot import build_model
+def build_tree(config, host=None, clock_default: str = "frozen") -> Routes:
+    """The route table over a model booted from `config` (boot.build_model); a config that
+    leaves kernel.clock unset gets `clock_default` (`pseudofs mount` passes live)."""
+    from pseudofs.boot import build_model, with_clock
     from pseudofs.fs.host import ProcHost
-    tree = Routes(build_model(config), host or ProcHost())
+    tree = Routes(build_model(with_clock(config, clock_default)), host or ProcHost())
     if config.faults is not None:
         tree.faults.load(config.faults)          # the configuration's `faults:` plan
     return tree

@@ -70,6 +70,9 @@ class _Questions:
     def is_kernel_thread(self, pid):
         return self._ask("is_kernel_thread", pid)
 
+    def clock(self):                        # the time of a CPU hotplug on a live clock
+        return self._ask("clock")
+
 
 class RecordingHost(_Questions):
     """Forwards to the live host and writes down every question and answer."""
@@ -89,7 +92,7 @@ class ReplayHost(_Questions):
     last answer repeats; a question never asked then is answered as for a vanished process."""
 
     _UNKNOWN = {"tgid": None, "ppid": None, "start_time": None, "now": 0.0,
-                "is_kernel_thread": False}
+                "is_kernel_thread": False, "clock": 0.0}
 
     def __init__(self, facts):
         self._answers: dict = {}
@@ -165,7 +168,8 @@ def replay(tree, path: str, records: List[Tuple[int, dict]]) -> None:
 
 
 def open_state(path: str, config_text: Optional[str], config_source: str, host=None,
-               explicit_config: bool = False, warn: Callable[[str], None] = log.warning):
+               explicit_config: bool = False, warn: Callable[[str], None] = log.warning,
+               clock_default: str = "frozen"):
     """Open (or create) the state file, lock it, validate and replay it. Returns a StateLog
     over the route table; StateError (a ConfigError) if the file cannot be used. The config
     (YAML text) is used only for a new state file; None when it could not be read."""
@@ -190,7 +194,7 @@ def open_state(path: str, config_text: Optional[str], config_source: str, host=N
         tree, records = checkpoint.restore(path, parsed, host)
         try:
             if tree is None:
-                tree = build_tree(parse_config(config_text, config_source), host)
+                tree = build_tree(parse_config(config_text, config_source), host, clock_default)
         except ConfigError as e:
             if parsed.header is None:
                 raise

@@ -10,15 +10,17 @@ from pseudofs.fs import statelog
 
 
 def tree_factory(config_path: Optional[str], state_path: Optional[str] = None,
-                 warn: Callable[[str], None] = statelog.log.warning) -> Callable[[], object]:
+                 warn: Callable[[str], None] = statelog.log.warning,
+                 clock_default: str = "frozen") -> Callable[[], object]:
     """A factory of the mount's Tree. Checks the configuration now (ConfigError), unless a
-    state file that already holds a state will supply it."""
+    state file that already holds a state will supply it. `clock_default`: kernel.clock where
+    the configuration leaves it unset."""
     if state_path:
-        return mount_factory(state_path, config_path, warn=warn)
+        return mount_factory(state_path, config_path, warn=warn, clock_default=clock_default)
     from pseudofs.config import load_config
     from pseudofs.fs.routes import build_tree
     config = load_config(config_path)
-    return lambda: build_tree(config)
+    return lambda: build_tree(config, clock_default=clock_default)
 
 
 def read_config_text(config_path: Optional[str]) -> Tuple[str, str]:
@@ -42,8 +44,8 @@ def has_state(path: str) -> bool:
 
 
 def mount_factory(state_path: str, config_path: Optional[str], host=None,
-                  warn: Callable[[str], None] = statelog.log.warning
-                  ) -> Callable[[], statelog.StateLog]:
+                  warn: Callable[[str], None] = statelog.log.warning,
+                  clock_default: str = "frozen") -> Callable[[], statelog.StateLog]:
     """For `pseudofs mount --state FILE [-c CONFIG]`: checks the config now (ConfigError) when
     FILE holds no state yet; the returned factory opens, locks and replays FILE in the daemon.
     Paths are made absolute: the daemon changes to /."""
@@ -62,5 +64,6 @@ def mount_factory(state_path: str, config_path: Optional[str], host=None,
 
     def factory():
         return statelog.open_state(state_path, text, source or "<built-in defaults>", host,
-                                   explicit_config=config_path is not None, warn=warn)
+                                   explicit_config=config_path is not None, warn=warn,
+                                   clock_default=clock_default)
     return factory

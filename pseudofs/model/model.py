@@ -7,6 +7,7 @@ from typing import Optional
 
 from pseudofs.errors import ModelError
 from pseudofs.model.cgroup import CONTROLLERS, Cgroup, split_path
+from pseudofs.model.cputime import CpuTime
 from pseudofs.model.kernel import Kernel
 from pseudofs.model.memcg_life import memcg_offline, memcg_online
 from pseudofs.model.alloc_groups import AllocGroups
@@ -16,7 +17,7 @@ from pseudofs.model.topology import Node, Topology
 
 class Model:
     STATE = ("generation",)
-    FIXED = ("topo", "config", "kernel", "root", "members", "groups")
+    FIXED = ("topo", "config", "kernel", "root", "members", "groups", "cputime")
 
     def __init__(self, config):
         k, t, p = config.kernel, config.topology, config.percpu
@@ -28,6 +29,7 @@ class Model:
         self.root: Cgroup = self.kernel.root
         self.members = Membership()
         self.groups = AllocGroups(self)
+        self.cputime = CpuTime(self.topo.possible, self.topo.online)
         self.generation = 0        # bumped by every change: renderers may cache on it
 
     @property
@@ -290,10 +292,13 @@ class Model:
     def stock_cpu(self) -> int:
         return min(self.topo.online)
 
-    def set_cpu_online(self, cpu: int, online: bool) -> None:
+    def set_cpu_online(self, cpu: int, online: bool, now: float = 0.0) -> None:
+        """`now`: seconds since boot, when the CPU's idle time starts or stops counting."""
         was_stock = cpu == self.stock_cpu()
-        if self.topo.set_online(cpu, online) and was_stock and not online:
-            self.kernel.stocks.drain_all()       # memcg_hotplug_cpu_dead()
+        if self.topo.set_online(cpu, online):
+            self.cputime.set_online(cpu, online, now)
+            if was_stock and not online:
+                self.kernel.stocks.drain_all()       # memcg_hotplug_cpu_dead()
         self.changed()
 
 

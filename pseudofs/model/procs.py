@@ -12,6 +12,7 @@ class Host(Protocol):
     def now(self) -> float: ...
     def is_kernel_thread(self, pid: int) -> bool: ...
     def btime(self) -> int: ...          # boot time, seconds since the epoch (/proc/stat)
+    def clock(self) -> float: ...        # seconds since boot (CLOCK_BOOTTIME): time that moves
 
 
 class NoHost:
@@ -34,6 +35,9 @@ class NoHost:
 
     def btime(self):
         return 0
+
+    def clock(self):
+        return 0.0
 
 
 class Membership:

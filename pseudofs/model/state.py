@@ -77,6 +77,7 @@ def objects(model) -> Iterator[Tuple[tuple, object]]:
     yield ("stocks",), k.stocks
     yield ("groups",), model.groups
     yield ("members",), model.members
+    yield ("cputime",), model.cputime
     chunks = k.pcpu.chunks() + ([k.pcpu.reserved_chunk] if k.pcpu.reserved_chunk else [])
     for c in sorted(chunks, key=lambda c: c.id):
         yield c.state_key(), c

@@ -1,11 +1,14 @@
-"""procfs files from the model: /proc/vmstat, /proc/meminfo, /proc/stat, /proc/cpuinfo,
-/proc/cgroups, /proc/PID/cgroup. Pure: model state in, bytes out."""
+"""procfs files from the model: /proc/vmstat, /proc/meminfo, /proc/stat, /proc/uptime,
+/proc/cpuinfo, /proc/cgroups, /proc/PID/cgroup. Pure: model state (and the time, for the files
+that show it) in, bytes out."""
 
+from pseudofs.model.cputime import to_ns
 from pseudofs.render import cgroup_text, cpuinfo as _cpuinfo, proc_stat as _stat
 from pseudofs.render.meminfo import meminfo as _meminfo, meminfo_labels
 from pseudofs.render.kconfig import BANNERS, RELEASES
 from pseudofs.render.profile import enabled, profile_of_kernel, profile_version
 from pseudofs.render.psi import has_full, pressure as _pressure
+from pseudofs.render.uptime import uptime as _uptime
 from pseudofs.render.vmstat_text import proc_vmstat_names, vmstat as _vmstat
 
 VMALLOC_TOTAL_KB = 34359738367        # x86-64 VMALLOC_TOTAL >> 10
@@ -59,8 +62,15 @@ def meminfo(model) -> bytes:
     return _meminfo([(label, v.get(label, 0)) for label in meminfo_labels(profile(model))])
 
 
-def stat(model, btime: int = 0) -> bytes:
-    return _stat.proc_stat(sorted(model.topo.online), btime=btime)
+def stat(model, btime: int = 0, now: float = 0.0) -> bytes:
+    """`now`: seconds since boot; at 0 (a frozen clock) every time counter is 0."""
+    ct = model.cputime
+    return _stat.proc_stat(sorted(model.topo.online), cpu_times=ct.stat_lines(now),
+                           cpu_total=ct.stat_total(now), btime=btime)
+
+
+def uptime(model, now: float) -> bytes:
+    return _uptime(to_ns(now), sum(model.cputime.idle_ns_all(now).values()))
 
 
 def cpuinfo(model) -> bytes:
