@@ -251,7 +251,9 @@ def test_rendered_is_byte_identical_to_the_mount(tmp_path, mode):
     # the mode in the file, not as an override: percpu_test/check's header names the config
     # file, and an override writes a file of its own in each temporary directory
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(DEFAULT_YAML.replace("accounting: per-node", "accounting: " + mode))
+    # frozen: a mount's clock is live by default, and a rendered tree is a snapshot
+    cfg.write_text(DEFAULT_YAML.replace("accounting: per-node",
+                                        "accounting: %s\n  clock: frozen" % mode))
     with rendered(str(cfg)) as r, mounted(str(cfg)) as m:
         files = _files(str(r.path))
         assert len(files) > 100 and PCT + "/check" in files
