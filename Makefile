@@ -22,6 +22,8 @@ PYTEST_ARGS ?=
 # Example scripts `make test` runs after the suite (*.py with the venv's python, others with
 # bash; the venv's bin first on PATH); each must exit 0.
 EXAMPLES := examples/percpu-per-node.sh examples/check_cgroup_parser.py
+# Example test files `make test` runs with pytest (through the installed pseudofs plugin).
+EXAMPLE_TESTS := examples/test_parser_pytest.py
 # What the real-tool tests (tests/test_tools_*.py) run: Debian packages (installed by `make test`
 # when root and missing, and by .ci/run) and PyPI packages (installed into the venv). Without
 # them, those tests skip locally and fail under CI=true.
@@ -168,6 +170,8 @@ stop:
 test: install tools
 	$(VPY) -m pytest -q -p no:cacheprovider -m "not soak" tests $(PYTEST_ARGS)
 	$(call run_scripts,$(EXAMPLES))
+	@echo "== $(EXAMPLE_TESTS)"
+	$(VPY) -m pytest -q -p no:cacheprovider $(EXAMPLE_TESTS)
 
 soak: install tools
 	$(VPY) -m pytest -q -p no:cacheprovider -m soak tests $(PYTEST_ARGS)

@@ -8,11 +8,12 @@ log holds an ERROR or a traceback.
 
 import errno
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
+
+from pseudofs.fs import supervise
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,12 +26,7 @@ def pfs(*args, timeout=120) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
-def gone(pid: int) -> bool:
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
+gone = supervise.gone
 
 
 def wait_until(cond, timeout=15.0, what="condition"):
@@ -55,9 +51,13 @@ def diff(a: dict, b: dict, limit=5) -> str:
 
 
 class Daemons:
+    """Daemons started as a user would, built on the kit's pieces (pseudofs.fs.supervise, what
+    pseudofs.testing.mounted() is made of): the pid from the log, a stop that unmounts and makes
+    sure the daemon is gone, the log check."""
+
     def __init__(self, tmp_path):
         self.tmp = tmp_path
-        self.mounts = set()
+        self.mounts = {}           # mountpoint -> the pid of its last daemon
         self.logs = []
 
     def mount(self, mnt, *args, log=None, expect=0):
@@ -67,36 +67,30 @@ class Daemons:
             os.makedirs(mnt, exist_ok=True)
         log = str(log or self.tmp / ("%s.log" % os.path.basename(mnt)))
         self.logs.append(log)
-        self.mounts.add(mnt)
         r = pfs("mount", mnt, *args, "--log-file", log)
         if expect is not None:
             assert r.returncode == expect, r.stderr
-        return r, (self.pid(log, mnt) if r.returncode == 0 else None)
+        pid = self.pid(log, mnt) if r.returncode == 0 else None
+        self.mounts[mnt] = pid or self.mounts.get(mnt)
+        return r, pid
 
     @staticmethod
     def pid(log, mnt):
-        with open(log) as f:
-            pids = re.findall(r"INFO mounted %s \(pid (\d+)\)" % re.escape(mnt), f.read())
-        return int(pids[-1])
+        pid = supervise.daemon_pid(log, mnt)
+        assert pid is not None, "no daemon pid for %s in %s" % (mnt, log)
+        return pid
 
     @staticmethod
     def kill9(pid):
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: gone(pid), what="pid %d to die" % pid)
+        wait_until(lambda: supervise.gone(pid), what="pid %d to die" % pid)
 
     def cleanup(self):
         problems = []
-        for mnt in self.mounts:
-            if fstype(mnt):
-                r = pfs("umount", mnt)
-                if r.returncode and fstype(mnt):
-                    subprocess.run(["fusermount", "-uz", mnt], capture_output=True)
-                    problems.append("could not unmount %s: %s" % (mnt, r.stderr))
+        for mnt, pid in self.mounts.items():
+            problems += supervise.stop(mnt, pid)
         for log in self.logs:
-            if os.path.exists(log):
-                text = open(log).read()
-                if "Traceback" in text or " ERROR " in text:
-                    problems.append("daemon log %s:\n%s" % (log, text[-4000:]))
+            problems += supervise.log_problems(log)
         return problems
 
 
