@@ -269,8 +269,9 @@ def _daemon(tree_factory, mnt, wfd, verbose, log_file, opts) -> int:
     return 0
 
 
-def _answers(path: str, timeout: float) -> bool:
-    """ismount and a stat of the root, in a helper thread so a hung daemon cannot hang us."""
+def answers(path: str, timeout: float = 1.0) -> bool:
+    """Is `path` a mount whose root answers a stat? Asked in a helper thread, so a hung daemon
+    cannot hang the caller."""
     result = []
 
     def probe() -> None:
@@ -310,7 +311,7 @@ def _await_mount(pid: int, rfd: int, mnt: str, shown: str, timeout: float) -> in
                                                % os.waitstatus_to_exitcode(status)))
                 return 1
             if eof:
-                if _answers(mnt, deadline - time.monotonic()):
+                if answers(mnt, deadline - time.monotonic()):
                     text = b"".join(chunks).decode(errors="replace")
                     for line in text.splitlines():  # warnings printed before the mount came up
                         if line.strip():

@@ -11,7 +11,7 @@ import time
 
 from pseudofs.errors import ModelError
 from pseudofs.faults.engine import FaultEngine
-from pseudofs.fs.tree import Caller, OpenFile
+from pseudofs.fs.tree import Caller, OpenFile, render
 
 PER_CALL = ("errno", "delay_ms", "short_read", "torn")
 TORN_PATH = "/sys/kernel/debug/percpu_test/"
@@ -46,11 +46,7 @@ class FaultHooks:
                 torn.append(r.value)
         snap = of.snapshot
         if offset == 0 or snap is None:
-            with self.tree.lock:
-                data = self.tree.read(of)
-            if not isinstance(data, bytes):
-                raise TypeError("tree.read(%r) returned %s, not bytes" % (of.path, type(data)))
-            snap = of.snapshot = self.engine.mutate(of.path, data, self.pid)
+            snap = of.snapshot = self.engine.mutate(of.path, render(self.tree, of), self.pid)
         chunk = snap[offset:offset + limit]
         if torn:
             for target, line in torn:

@@ -31,7 +31,7 @@ from fuse import FUSE, FuseOSError, c_stat, fuse_exit, fuse_get_context, fuse_op
 
 from pseudofs.errors import ModelError
 from pseudofs.fs import faultops
-from pseudofs.fs.tree import Attr, Caller, OpenFile, Tree
+from pseudofs.fs.tree import Attr, Caller, OpenFile, Tree, render
 
 log = logging.getLogger("pseudofs")
 
@@ -199,11 +199,7 @@ class FuseOps:
         # whole file; later offsets come from those bytes, whatever the read sizes.
         snap = of.snapshot
         if offset == 0 or snap is None:
-            with self.tree.lock:
-                data = self.tree.read(of)
-            if not isinstance(data, bytes):
-                raise TypeError("tree.read(%r) returned %s, not bytes" % (of.path, type(data)))
-            snap = of.snapshot = data
+            snap = of.snapshot = render(self.tree, of)
         return snap[offset:offset + size]
 
     def write(self, path, data, offset, fi):

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from typing import List, Optional
 
@@ -38,20 +37,7 @@ class MountError(RuntimeError):
     """A mount could not be made, or not be stopped cleanly; the message says why."""
 
 
-def answers(path: str, timeout: float = 1.0) -> bool:
-    """Is `path` a mount whose root answers a stat? Asked in a helper thread, so a hung daemon
-    cannot hang the caller."""
-    result = []
-
-    def probe() -> None:
-        try:
-            result.append(os.path.ismount(path) and os.stat(path) is not None)
-        except OSError:
-            result.append(False)
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(max(timeout, 0.1))
-    return bool(result and result[0])
+answers = daemon.answers
 
 
 def wait_mounted(path: str, timeout: float = MOUNT_TIMEOUT) -> None:

@@ -26,6 +26,7 @@ import select
 import struct
 
 from pseudofs.fs import fskind, mounttable, seccomp
+from pseudofs.fs.host import ProcHost
 
 AT_FDCWD = -100
 RESOLVE_IN_ROOT = 0x10
@@ -333,12 +334,4 @@ def _read(path: str) -> str:
         return f.read().decode("utf-8", "surrogateescape")
 
 
-def _tgid(tid: int):
-    try:
-        with open("/proc/%d/status" % tid, "rb") as f:
-            for line in f:
-                if line.startswith(b"Tgid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
+_tgid = ProcHost().tgid

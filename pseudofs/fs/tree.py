@@ -69,3 +69,13 @@ class Tree(Protocol):
     def rmdir(self, path: str, caller: Caller) -> None: ...
     def chown(self, path: str, uid: int, gid: int, caller: Caller) -> None: ...
     def chmod(self, path: str, mode: int, caller: Caller) -> None: ...
+
+
+def render(tree: Tree, of: OpenFile) -> bytes:
+    """The whole file `of` reads, rendered now under the tree's lock: what a read at offset 0
+    keeps as the handle's snapshot (seq_file semantics)."""
+    with tree.lock:
+        data = tree.read(of)
+    if not isinstance(data, bytes):
+        raise TypeError("tree.read(%r) returned %s, not bytes" % (of.path, type(data)))
+    return data
