@@ -9,7 +9,7 @@ refused for exactly what the kernel would refuse.
 
 from .config_check import Checker
 from .config_schema import Config
-from .errors import ConfigError
+from .config_yaml import read_text
 
 DEFAULT_YAML = """\
 # pseudofs default configuration: a small asymmetric machine (also configs/default.yaml)
@@ -49,12 +49,7 @@ def load_config(path=None) -> Config:
     """Load and check a config file; None gives the built-in defaults (DEFAULT_YAML)."""
     if path is None:
         return parse_config(DEFAULT_YAML, "<built-in defaults>")
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{path}: cannot read: {e}"]) from None
-    return parse_config(text, str(path))
+    return parse_config(read_text(path), str(path))
 
 
 def parse_config(text: str, source: str = "<string>") -> Config:

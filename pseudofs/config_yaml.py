@@ -7,13 +7,22 @@ import errno
 import yaml
 
 from . import kparse
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 from .model.cgroup import CONTROLLERS
 from .model.limits import ULLONG_MAX
 from .model.topology import MAX_NR_CPUS
 
 NULL_TAG = "tag:yaml.org,2002:null"
 BAD = object()   # a value already reported as a problem
+
+
+def read_text(path) -> str:
+    """A YAML file's text; ConfigError naming the file when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{path}: cannot read: {e}"]) from None
 
 
 def join(path, key):

@@ -35,7 +35,7 @@ from typing import Optional, Tuple
 import yaml
 
 from .files.cgroup import CONFIG_FILES
-from .config_yaml import BAD, YamlReader, join
+from .config_yaml import BAD, YamlReader, join, read_text
 from .errors import ConfigError, ModelError
 
 LIMIT_FILES = ("memory.max", "memory.high", "memory.low", "memory.min")
@@ -305,9 +305,4 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
 
 
 def load_scenario(path: str) -> Scenario:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{path}: cannot read: {e}"]) from None
-    return parse_scenario(text, str(path))
+    return parse_scenario(read_text(path), str(path))

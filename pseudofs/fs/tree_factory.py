@@ -5,6 +5,7 @@ the factory after it detached, and problems found before then refuse the mount a
 import os
 from typing import Callable, Optional, Tuple
 
+from pseudofs.config_yaml import read_text
 from pseudofs.errors import ConfigError
 from pseudofs.fs import statelog
 
@@ -28,11 +29,7 @@ def read_config_text(config_path: Optional[str]) -> Tuple[str, str]:
     from pseudofs.config import DEFAULT_YAML
     if config_path is None:
         return DEFAULT_YAML, "<built-in defaults>"
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            return f.read(), str(config_path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{config_path}: cannot read: {e}"]) from None
+    return read_text(config_path), str(config_path)
 
 
 def has_state(path: str) -> bool:
