@@ -316,16 +316,15 @@ def test_without_user_notification_one_line_and_cmd_runs(mounted):
     assert r.stdout.split() == [CGROUP2]
 
 
-def test_uname_follows_the_mount_when_it_models_a_release(mounted):
-    """uname(2) is trapped only when the mount has proc/sys/kernel/osrelease; then it reports
-    that release, otherwise the machine's own."""
+def test_uname_reports_the_profiles_release(mounted):
+    """uname(2) reports the release of the mount's kernel profile (proc/sys/kernel/osrelease);
+    the system name and the machine stay the host's."""
     (uname,) = need("coreutils", "uname")
     mnt = mounted(CONFIG % "memcg")
     got = pseudofs_exec(mnt, uname, "-r", "-s", "-m").stdout.split()
     real = run([uname, "-r", "-s", "-m"]).stdout.split()
-    modelled = os.path.join(mnt, "proc/sys/kernel/osrelease")
-    want = read(mnt, "proc/sys/kernel/osrelease").strip() if os.path.exists(modelled) else real[1]
-    assert got == [real[0], want, real[2]]
+    want = read(mnt, "proc/sys/kernel/osrelease").strip()
+    assert want != real[1] and got == [real[0], want, real[2]]
 
 
 @pytest.mark.soak
