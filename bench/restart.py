@@ -127,8 +127,9 @@ def run(slog, stream) -> int:
     return done
 
 
-def generate(directory, n, seed, every=None):
-    """Write DIR/full.state and DIR/checkpointed.state; returns their paths."""
+def generate(directory, n, seed, every=None, live=None):
+    """Write DIR/full.state and DIR/checkpointed.state; returns their paths. With a dict as
+    `live`, it gets every file of the model as the commands left it ({path: bytes})."""
     full_path = os.path.join(directory, "full.state")
     ck_path = os.path.join(directory, "checkpointed.state")
     for p in (full_path, ck_path):
@@ -143,6 +144,9 @@ def generate(directory, n, seed, every=None):
     slog.log = tee
     slog.checkpoints = checkpoint.Checkpoints(tee, statelog.parse(ck_path, head), every)
     run(slog, commands(n, seed))
+    if live is not None:
+        from pseudofs.cli import walk
+        live.update(walk(slog.tree))
     full.close()
     slog.close()
     return full_path, ck_path

@@ -230,14 +230,12 @@ def test_a_daemon_waiting_on_the_lock_opens_the_compacted_file(tmp_path):
 def test_a_million_commands_restart_within_ten_seconds(tmp_path):
     sys.path.insert(0, os.path.join(REPO, "bench"))
     import restart
-    full, ck = restart.generate(str(tmp_path), 1000000, seed=1)
+    live = {}
+    _full, ck = restart.generate(str(tmp_path), 1000000, seed=1, live=live)
     t_ck, a = restart.timed_open(ck, 0)
-    t_full, b = restart.timed_open(full, 0)
-    try:
-        assert dict(walk(a.tree)) == dict(walk(b.tree))
+    try:         # the checkpoint plus its tail gives what the commands left (bench/restart.py
+        assert dict(walk(a.tree)) == live        # times the replay of the full log beside it)
     finally:
         a.close()
-        b.close()
-    print("1,000,000 commands: restart %.2f s from a checkpoint, %.2f s from the full log"
-          % (t_ck, t_full))
+    print("1,000,000 commands: restart %.2f s from a checkpoint" % t_ck)
     assert t_ck <= 10.0
