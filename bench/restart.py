@@ -135,7 +135,7 @@ def generate(directory, n, seed, every=None, live=None):
     for p in (full_path, ck_path):
         if os.path.exists(p):
             os.unlink(p)
-    slog = statelog.open_state(ck_path, CONFIG, "bench/restart.py")
+    slog = statelog.open_state(ck_path, CONFIG, "bench/restart.py", host=_nohost())
     with open(ck_path, "rb") as f:
         head = f.read()
     full = open(full_path, "wb")
