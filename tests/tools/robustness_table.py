@@ -423,6 +423,12 @@ def main(argv=None):
         print("wrote", a.out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # without faults every reader must read the model right, or the table says nothing
+    wrong = [name for name, rows in results.items() if rows["fault-free"][0] != "right"]
+    if wrong:
+        print("robustness: without faults, %s did not read the model right" % ", ".join(wrong),
+              file=sys.stderr)
+        return 1
     return 0
 
 
