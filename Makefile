@@ -1,4 +1,5 @@
-# pseudofs: make run | make stop | make test | make soak | make bench | make clean
+# pseudofs: make run | make stop | make test | make soak | make robustness | make bench |
+# make clean
 #
 # `make run` and `make test` install what is missing first: Debian's fuse and libfuse2 (and
 # python3-venv) through apt-get when run as root, then a virtualenv in .venv with the package
@@ -84,7 +85,8 @@ help:
 	@echo "make stop    unmount ./$(MNT)"
 	@echo "make test    install what is missing, run the test suite (the quick runs)"
 	@echo "make soak    the long runs: 10,000 fuzzed writes, 30 s of concurrent writers, ..."
-	@echo "make bench   run the accounting benchmark (BENCH_ARGS=...)"
+	@echo "make robustness  real readers against every fault class: docs/robustness.md"
+	@echo "make bench   run the benchmarks, figures into bench/README.md (BENCH_ARGS=...)"
 	@echo "make clean   remove .venv and build artefacts"
 
 # System packages: fusermount and libfuse.so.2 (fusepy loads it), python3 with venv support.
@@ -176,7 +178,7 @@ test: install tools
 soak: install tools
 	$(VPY) -m pytest -q -p no:cacheprovider -m soak tests $(PYTEST_ARGS)
 
-# The output of the three benchmarks is also written into bench/README.md's figures section.
+# The output of the benchmarks is also written into bench/README.md's figures section.
 bench: install
 	$(call apt_tools,$(BENCH_APT),bench/readbench.py compares with,LXCFS is then not measured)
 	@out="$$(mktemp)"; trap 'rm -f "$$out"' EXIT; \
