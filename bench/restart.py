@@ -122,7 +122,7 @@ def run(slog, stream) -> int:
             else:
                 slog.rmdir(path, caller)
         except ModelError:
-            pass                    # a refused command is recorded if it moved something
+            pass                    # refused: recorded too, with its errno
         done += 1
     return done
 
