@@ -21,16 +21,25 @@ def fields(obj):
             getattr(cls, "FIXED", ()))
 
 
+_CONTAINERS = frozenset({list, dict, set, bytearray})
+
+
 def _copy(v):
     """Containers copied all the way down; model objects (and scalars) by reference: each model
-    object snapshots its own fields."""
-    if isinstance(v, list):
+    object snapshots its own fields. A container of scalars or objects is copied in one step
+    (the type scan runs in C): a command's rollback snapshot is on the write path."""
+    t = type(v)
+    if t is list:
+        if _CONTAINERS.isdisjoint(map(type, v)):
+            return v[:]
         return [_copy(i) for i in v]
-    if isinstance(v, dict):
+    if t is dict:
+        if _CONTAINERS.isdisjoint(map(type, v.values())):
+            return v.copy()
         return {k: _copy(i) for k, i in v.items()}
-    if isinstance(v, set):
+    if t is set:
         return set(v)
-    if isinstance(v, bytearray):
+    if t is bytearray:
         return bytearray(v)
     return v
 
