@@ -295,8 +295,10 @@ def between(got, a, b):
 
 def judge(reader, o, base, want, want_after, mnt):
     """(verdict, detail)."""
-    # the mount's temporary path and log timestamps out, so the table is the same run to run
+    # the mount's temporary path, log timestamps and durations out, so the table is the same
+    # run to run
     err = re.sub(r'(?m)^(ts=\S+ |time="[^"]*" )', "", o.stderr.replace(mnt, "MNT"))
+    err = re.sub(r"duration_seconds=\S+ ", "", err)     # node_exporter's timings vary too
     o = Outcome(o.status, o.code, o.stdout, err)
     c = crashed(o)
     if c:
