@@ -23,20 +23,15 @@ def _digits(seg: str, prefix: str):
 
 
 # --- parameters --------------------------------------------------------------------------------
-def _match_cpu(x, seg):
-    cpu = _digits(seg, "cpu")
-    if cpu is None or cpu not in x.model.topo.present:
-        return False
-    x.cpu = cpu
-    return True
-
-
-def _match_node(x, seg):
-    nid = _digits(seg, "node")
-    if nid is None or nid not in x.model.topo.nodes:
-        return False
-    x.nid = nid
-    return True
+def _numbered(prefix, ids, attr):
+    """A "cpuN"/"nodeN" segment: N among ids(model), bound as ctx.<attr>."""
+    def match(x, seg):
+        n = _digits(seg, prefix)
+        if n is None or n not in ids(x.model):
+            return False
+        setattr(x, attr, n)
+        return True
+    return match
 
 
 def _match_pid(x, seg):
@@ -84,9 +79,9 @@ def _match_topology(x, seg):
 
 
 PARAMS = {
-    "cpu": Param("cpu", _match_cpu,
+    "cpu": Param("cpu", _numbered("cpu", lambda m: m.topo.present, "cpu"),
                  lambda x: ["cpu%d" % c for c in sorted(x.model.topo.present)]),
-    "node": Param("node", _match_node,
+    "node": Param("node", _numbered("node", lambda m: m.topo.nodes, "nid"),
                   lambda x: ["node%d" % n for n in x.model.topo.node_ids]),
     "pid": Param("pid", _match_pid, _pid_names, caller=True),
     "cgroup": Param("cgroup", _match_cgroup, lambda x: list(x.cg.children), recursive=True),
