@@ -36,6 +36,12 @@ def _text(data: bytes) -> str:
     return data.decode("latin-1")
 
 
+def raw(data: bytes, _page_size: int = 0) -> bytes:
+    """A file that takes any bytes and decides in its apply (memory.peak resets on any write,
+    a PSI trigger or a fault plan is parsed where its state lives)."""
+    return data
+
+
 # --- cgroup core files ------------------------------------------------------------------------
 def subtree_control(data: bytes, _page_size: int = 0) -> tuple:
     """cgroup_subtree_control_write(): "+name"/"-name" tokens; the last one for a name wins.

@@ -10,8 +10,7 @@ import errno
 import re
 
 from .errors import ModelError
-from .model.limits import (INT_MAX, INT_MIN, LONG_MAX, ULLONG_MAX,  # noqa: F401 (re-exported)
-                           UINT_MAX, page_counter_max)
+from .model.limits import INT_MAX, INT_MIN, LONG_MAX, ULLONG_MAX, UINT_MAX, page_counter_max
 
 CONTROL_LINE_MAX = 4096  # one page: the longest control-file command (see parse_control)
 

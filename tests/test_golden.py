@@ -34,11 +34,13 @@ def golden_config():
         return parse_config(f.read(), "tests/golden/config.yaml")
 
 
-def build(mode: str):
+def build(mode: str, version: str = None):
+    """The golden config's tree in accounting `mode` (and kernel `version`, if given)."""
     config = golden_config()
-    config = dataclasses.replace(
-        config, kernel=dataclasses.replace(config.kernel, accounting=mode))
-    return build_tree(config, NoHost())
+    kernel = dataclasses.replace(config.kernel, accounting=mode)
+    if version is not None:
+        kernel = dataclasses.replace(kernel, version=version)
+    return build_tree(dataclasses.replace(config, kernel=kernel), NoHost())
 
 
 def render(mode: str) -> dict:
@@ -72,7 +74,11 @@ def rendered(mode: str) -> dict:
 
 def golden_files(mode: str) -> dict:
     """{path: bytes} of tests/golden/<mode>/."""
-    base = os.path.join(GOLDEN, mode)
+    return files_under(os.path.join(GOLDEN, mode))
+
+
+def files_under(base: str) -> dict:
+    """{"/relative/path": bytes} of every file below `base`."""
     out = {}
     for dirpath, _dirs, files in os.walk(base):
         for name in files:

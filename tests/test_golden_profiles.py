@@ -7,40 +7,21 @@ attributes; every other rendered file must equal the 7.0 golden file byte for by
 profile's whole tree is pinned without copying what is the same. `pytest --update-golden`
 rewrites them (review the diff)."""
 
-import dataclasses
 import os
 import shutil
 
 import pytest
 
-from pseudofs.fs.routes import build_tree
 from pseudofs.cli import walk
-from pseudofs.model.procs import NoHost
-from test_golden import GOLDEN, HINT, MODES, _diff, attributes, golden_config, golden_files
+from test_golden import GOLDEN, HINT, MODES, _diff, attributes, build, files_under, golden_files
 
 VERSIONS = ("5.10", "5.15", "6.1", "6.6", "6.12", "6.18")
-
-
-def build(version, mode):
-    config = golden_config()
-    kernel = dataclasses.replace(config.kernel, accounting=mode, version=version)
-    return build_tree(dataclasses.replace(config, kernel=kernel), NoHost())
-
-
-def _files(base):
-    out = {}
-    for dirpath, _dirs, names in os.walk(base):
-        for name in names:
-            full = os.path.join(dirpath, name)
-            with open(full, "rb") as f:
-                out["/" + os.path.relpath(full, base)] = f.read()
-    return out
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("version", VERSIONS)
 def test_golden_profile(version, mode, request):
-    tree = build(version, mode)
+    tree = build(mode, version)
     got = dict(walk(tree))
     attrs = "".join(attributes(tree))
     base7 = golden_files(mode)
@@ -57,7 +38,7 @@ def test_golden_profile(version, mode, request):
         os.makedirs(os.path.dirname(attrs_path), exist_ok=True)
         with open(attrs_path, "w") as f:
             f.write(attrs)
-    own = _files(own_dir)
+    own = files_under(own_dir)
     if not own or not os.path.exists(attrs_path):
         pytest.fail("no golden files for %s/%s: %s" % (version, mode, HINT))
     problems = [p + ": golden file no longer rendered" for p in sorted(set(own) - set(got))]

@@ -79,17 +79,13 @@ def _subtree_apply(x, value, io):
     x.model.subtree_control(x.cg, *value)
 
 
-def _anything(data, _page_size):
-    return data
-
-
 def _psi(resource):
     """A cgroup's pressure file (cgroup_psi_files[]): zero averages; a write registers a trigger
     on the open file (psi_trigger.py: the kernel's refusals, nothing ever fires)."""
     def apply(x, data, io):
         psi_trigger.write(data, has_full(resource, profile_of(x.model)), io.of.private,
                           procfs=False)
-    return (lambda x, of: pressure(resource, profile_of(x.model))), Write(_anything, apply)
+    return (lambda x, of: pressure(resource, profile_of(x.model))), Write(control.raw, apply)
 
 
 _procs_read = lambda x, of: r.procs(x.model, x.cg)          # noqa: E731
@@ -140,7 +136,7 @@ CGROUP_FILES = (
     CgFile("memory.reclaim", WO, True, True, None,
            Write(control.reclaim, lambda x, v, io: x.model.reclaim(x.cg, v))),
     # per open file: a reset through one descriptor shows in that one only
-    CgFile("memory.peak", RW, False, True, _peak_read, Write(_anything, _peak_reset),
+    CgFile("memory.peak", RW, False, True, _peak_read, Write(control.raw, _peak_reset),
            cache=False),
     # swap_files[]: no swap is modeled, the counters stay 0
     CgFile("memory.swap.current", RO, False, True, _mem(r.zero)),
@@ -148,7 +144,7 @@ CGROUP_FILES = (
     CgFile("memory.swap.max", RW, False, True, *_limit("swap_max", "set_swap_max")),
     # its peak is 0 before and after a reset, so a write has nothing to do
     CgFile("memory.swap.peak", RW, False, True, _mem(r.zero),
-           Write(_anything, lambda x, v, io: None)),
+           Write(control.raw, lambda x, v, io: None)),
     CgFile("memory.swap.events", RO, False, True, _mem(r.swap_events_file)),
     # zswap_files[]
     CgFile("memory.zswap.current", RO, False, True, _mem(r.zero)),

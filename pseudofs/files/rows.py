@@ -35,11 +35,6 @@ class Ctx:
     def host(self):                   # looked up on each use: the state log swaps it per call
         return self.env.host
 
-    def copy(self) -> "Ctx":
-        c = Ctx(self.env, self.cg)
-        c.nid, c.cpu, c.pid, c.name = self.nid, self.cpu, self.pid, self.name
-        return c
-
 
 @dataclass(frozen=True)
 class Write:

@@ -127,7 +127,7 @@ PROC = (
     *(Row("/proc/pressure/" + res, 0o444,
           owner=lambda x: (0, 0, procfs.pressure_mode(x.model)),
           read=lambda x, of, res=res: procfs.pressure(x.model, res),
-          write=Write(lambda data, _ps: data, lambda x, data, io, res=res: psi_trigger.write(
+          write=Write(control.raw, lambda x, data, io, res=res: psi_trigger.write(
               data, procfs.pressure_has_full(x.model, res), io.of.private)))
       for res in ("io", "cpu", "memory")),
     _dir("/proc/{pid}", 0o555, order=PROCFS, caller=True),
@@ -186,7 +186,7 @@ DEBUGFS = (
     # the fault plan of the mount (not of the model) and its log (docs/faults.md): a write
     # replaces the plan; not cached, the hits move with every read
     Row(_PCT + "/faults", 0o600, cache=False, read=lambda x, of: x.env.faults.show(),
-        write=Write(lambda data, _ps: data, lambda x, v, io: x.env.faults.write(v))),
+        write=Write(control.raw, lambda x, v, io: x.env.faults.write(v))),
     Row(_PCT + "/fault_log", 0o400, cache=False, read=lambda x, of: x.env.faults.log_text()),
 )
 
