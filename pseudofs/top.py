@@ -18,11 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from pseudofs.check import parse_report
+from pseudofs.check import CHECK_FILE, parse_report
 
 NODE_DIR = "/sys/devices/system/node"
 CGROOT = "/sys/fs/cgroup"
-CHECK = "/sys/kernel/debug/percpu_test/check"
 
 def kinds_by_cgroup(findings) -> Dict[str, List[str]]:
     """cgroup path -> the finding kinds about it ("/app percpu", "/app N1", "/ memory.current")."""
@@ -147,7 +146,7 @@ def read_cgroups(mnt: str) -> List[CgroupRow]:
 
 def read_snapshot(mnt: str) -> Snapshot:
     snap = Snapshot(read_nodes(mnt), read_cgroups(mnt))
-    text = _read(mnt + CHECK)
+    text = _read(mnt + CHECK_FILE)
     if text is not None:
         snap.check = True
         try:
@@ -211,8 +210,8 @@ def lines(snap: Snapshot, view: View, mnt: str, interval: float) -> List[str]:
            % (time.strftime("%H:%M:%S"), interval, view.column,
               "desc" if view.descending else "asc"),
            "mount: " + mnt,
-           "reasons: " + ("pseudofs check, from " + CHECK.lstrip("/") if snap.check
-                          else "? (the mount has no " + CHECK.lstrip("/") + ")"), ""]
+           "reasons: " + ("pseudofs check, from " + CHECK_FILE.lstrip("/") if snap.check
+                          else "? (the mount has no " + CHECK_FILE.lstrip("/") + ")"), ""]
     out += _table(["NODE", "CPUS", "NR_PERCPU(pages)", "MEMTOTAL(kB)", "MEMFREE(kB)"],
                   [["node%d" % n.nid, n.cpus, _n(n.nr_percpu), _n(n.mem_total),
                     _n(n.mem_free)] for n in snap.nodes], left=2)

@@ -12,14 +12,15 @@ import textwrap
 import pytest
 import yaml
 
+from helpers import errno_of
 from pseudofs import check
 from pseudofs.config import DEFAULT_YAML
 from pseudofs.errors import ConfigError
 from pseudofs.fs import daemon, supervise
 from pseudofs.pytest_plugin import fuse_unavailable
-from pseudofs.testing import Mount, config_file, mounted, rendered
+from pseudofs.testing import config_file, mounted, rendered
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from daemon_util import REPO
 PCT = "sys/kernel/debug/percpu_test"
 
 
@@ -216,8 +217,7 @@ def test_config_forms(tmp_path):
 
 
 def test_overrides_reach_the_yaml(tmp_path):
-    """version and faults belong to the profiles and faults issues: here only that they are
-    passed through into the config; accounting is tested for real below."""
+    """The overrides are written into the config's keys (a mount of them: below)."""
     path = config_file(None, str(tmp_path), version="6.1", accounting="memcg",
                        faults={"seed": 3, "rules": []})
     data = yaml.safe_load(open(path))
@@ -323,20 +323,19 @@ def test_fuse_probe(tmp_path):
     assert fuse_unavailable(str(tmp_path / "fuse")).startswith("no %s" % (tmp_path / "fuse"))
 
 
-
-
-def test_set_faults_writes_the_faults_file():
-    """The faults file belongs to the fault-plan issue: until it lands, what set_faults writes
-    is checked on a plain file standing in for it (one write each, as on the mount)."""
-    with rendered() as r:
-        m = Mount(r.path, None, None, None)
-        target = r.path / PCT / "faults"
-        got = []
-        for plan in ({"seed": 1, "rules": [{"path": "/proc/vmstat", "errno": "EIO"}]},
-                     "seed: 2\nrules: [oops\n", None):
-            target.write_text("")
-            m.set_faults(plan)
-            got.append(target.read_text())
-    assert yaml.safe_load(got[0]) == {"seed": 1,
-                                      "rules": [{"path": "/proc/vmstat", "errno": "EIO"}]}
-    assert got[1:] == ["seed: 2\nrules: [oops\n", "clear"]
+def test_version_and_faults_overrides_and_set_faults_reach_the_mount():
+    plan = {"seed": 1, "rules": [{"path": "proc/vmstat", "errno": "EIO"}]}
+    with mounted(version="6.1", faults=plan) as m:
+        assert m.read("proc/sys/kernel/osrelease").startswith("6.1.")
+        shown = yaml.safe_load(m.read(PCT + "/faults"))
+        assert shown["seed"] == 1 and shown["rules"][0]["errno"] == "EIO"
+        assert errno_of(m.read, "proc/vmstat") == errno.EIO
+        m.set_faults({"seed": 2, "rules": [{"path": "proc/meminfo", "errno": "EAGAIN"}]})
+        assert yaml.safe_load(m.read(PCT + "/faults"))["seed"] == 2
+        m.read("proc/vmstat")                          # the new plan replaced the old
+        with pytest.raises(OSError) as e:
+            m.set_faults("seed: 2\nrules: [oops\n")   # refused with the kernel's errno
+        assert e.value.errno == errno.EINVAL
+        assert yaml.safe_load(m.read(PCT + "/faults"))["seed"] == 2     # the live plan kept
+        m.set_faults(None)
+        assert m.read(PCT + "/faults") == ""

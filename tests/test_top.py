@@ -107,7 +107,7 @@ def test_reasons_come_from_the_check_file(tmp_path):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     rep = check.check(t.model)
-    (tmp_path / top.CHECK.lstrip("/")).write_text(rep.text())
+    (tmp_path / check.CHECK_FILE.lstrip("/")).write_text(rep.text())
     snap = top.read_snapshot(str(tmp_path))
     assert snap.check
     screen = top.lines(snap, top.View(), str(tmp_path), 1)
@@ -193,9 +193,9 @@ def test_top_under_tmux_shows_the_mount_and_q_quits(mount_tree, tmp_path):
         cgroups = {"/"} | {"/" + os.path.relpath(d, mnt + top.CGROOT)
                            for d, _, _ in os.walk(mnt + top.CGROOT)} - {"/."}
         assert {r.rsplit("  ", 1)[0].split("  ")[0] for r in rows} == cgroups
-        totals, check_file = [], mnt + top.CHECK
-        reasons = (top.kinds_by_cgroup(check.parse_report(open(check_file).read()).findings)
-                   if os.path.exists(check_file) else None)
+        totals = []
+        with open(mnt + check.CHECK_FILE) as f:          # every mount has the check file
+            reasons = top.kinds_by_cgroup(check.parse_report(f.read()).findings)
         for r in rows:
             path = r.split("  ")[0]
             cells = r[len(path):].split()
@@ -208,10 +208,7 @@ def test_top_under_tmux_shows_the_mount_and_q_quits(mount_tree, tmp_path):
                     assert cell == numa.get(col, "-"), (path, col, cell)
             assert cells[len(nodes)] == total
             assert int(cells[len(nodes) + 1]) == int(total) - sum(map(int, numa.values()))
-            if reasons is None:                     # no check file: the difference, "?"
-                assert cells[-1] == ("?" if int(cells[len(nodes) + 1]) else "-")
-            else:
-                assert cells[-1] == ",".join(reasons.get(path, [])) or "-"
+            assert cells[-1] == (",".join(reasons.get(path, [])) or "-")
             totals.append(int(total))
         assert totals == sorted(totals, reverse=True)
         subprocess.run(tmux + ["send-keys", "-t", "top", "s"], check=True)
