@@ -232,7 +232,7 @@ def test_a_million_commands_restart_within_ten_seconds(tmp_path):
     import restart
     live = {}
     _full, ck = restart.generate(str(tmp_path), 1000000, seed=1, live=live)
-    t_ck, a = restart.timed_open(ck, 0)
+    t_ck, a = restart.timed_open(ck)
     try:         # the checkpoint plus its tail gives what the commands left (bench/restart.py
         assert dict(walk(a.tree)) == live        # times the replay of the full log beside it)
     finally:

@@ -118,6 +118,9 @@ def test_children_threads_and_a_process_that_outlives_cmd(mounted, tmp_path):
     got = json.loads(python_in_exec(mnt, STATFS_PY + (
         "import threading\n"
         "res = {}\n"
+        # joined first: the model's cgroup (0::/mt), not what the host's file says (0::/)
+        "os.makedirs('/sys/fs/cgroup/mt', exist_ok=True)\n"
+        "open('/sys/fs/cgroup/mt/cgroup.procs', 'w').write(str(os.getpid()))\n"
         "def work(i):\n"
         "    seen = set()\n"
         "    for _ in range(200):\n"
@@ -130,7 +133,7 @@ def test_children_threads_and_a_process_that_outlives_cmd(mounted, tmp_path):
         "[t.start() for t in ts]; [t.join() for t in ts]\n"
         "print(json.dumps(res))\n")).stdout)
     tmp = run([stat, "-f", "-c", "%t", "/tmp"]).stdout.strip()
-    assert got == {str(i): sorted(["0::/\n", CGROUP2, PROC, tmp]) for i in range(8)}
+    assert got == {str(i): sorted(["0::/mt\n", CGROUP2, PROC, tmp]) for i in range(8)}
 
 
 def test_mount_table_shows_cgroup2(mounted):
@@ -335,6 +338,8 @@ def test_many_callers_at_once(mounted):
     scenario(mnt)
     code = STATFS_PY + (
         "import threading, time\n"
+        "os.makedirs('/sys/fs/cgroup/mt', exist_ok=True)\n"
+        "open('/sys/fs/cgroup/mt/cgroup.procs', 'w').write(str(os.getpid()))\n"
         "bad = []\n"
         "def work():\n"
         "    end = time.monotonic() + 8\n"
@@ -342,7 +347,7 @@ def test_many_callers_at_once(mounted):
         "        if statfs('/sys/fs/cgroup/app')['type'] != '63677270': bad.append('cg')\n"
         "        if statfs('/proc/vmstat')['type'] != '9fa0': bad.append('proc')\n"
         "        if b' cgroup2 ' not in open('/proc/self/mountinfo', 'rb').read(): bad.append('mi')\n"
-        "        if open('/proc/self/cgroup').read() != '0::/\\n': bad.append('cgroup')\n"
+        "        if open('/proc/self/cgroup').read() != '0::/mt\\n': bad.append('cgroup')\n"
         "        os.close(os.open('/sys/fs/cgroup/app/memory.stat', os.O_RDONLY))\n"
         "ts = [threading.Thread(target=work) for _ in range(8)]\n"
         "[t.start() for t in ts]; [t.join() for t in ts]\n"

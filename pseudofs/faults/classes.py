@@ -7,8 +7,10 @@ from typing import Callable, List, Optional
 
 import yaml
 
-U64_MAX = "18446744073709551615"
-PAGE_ROUNDED_UNLIMITED = "9223372036854771712"    # PAGE_COUNTER_MAX pages in bytes, 4K pages
+from pseudofs.model.limits import ULLONG_MAX, page_counter_max
+
+U64_MAX = str(ULLONG_MAX)
+PAGE_ROUNDED_UNLIMITED = str(page_counter_max(4096) * 4096)   # PAGE_COUNTER_MAX pages, in bytes
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,10 @@ def send_fd(fd: int, nid: int, local_fd: int, cloexec: bool) -> bool:
                 return False
             _addfd_send[0] = False
     try:
-        remote = fcntl.ioctl(fd, IOCTL_ADDFD, ADDFD.pack(nid, 0, local_fd, 0, flags))
+        # a mutable buffer: ioctl() then returns the call's result (the caller's fd number),
+        # where with bytes it would return a copy of the buffer
+        remote = fcntl.ioctl(fd, IOCTL_ADDFD, bytearray(ADDFD.pack(nid, 0, local_fd, 0, flags)),
+                             True)
     except OSError:
         return False
     return send(fd, nid, val=remote)
