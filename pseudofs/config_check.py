@@ -110,8 +110,6 @@ class Checker(YamlReader):
         self.profile = make_profile(version, dict(options))
         return version, tuple(options)
 
-    profile = make_profile()
-
     def check_profile_file(self, knode, path, name):
         """A cgroup file the kernel profile does not have (memory.swap.* without swap, ...)."""
         if name in GATED_NAMES and not cgroup_file_exists(name, False, self.profile):

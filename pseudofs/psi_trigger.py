@@ -11,7 +11,8 @@ from .errors import ModelError
 WINDOW_MIN_US = 500000        # kernel/sched/psi.c
 WINDOW_MAX_US = 10000000
 _BUF = 32                     # psi_write: char buf[32]; the last byte copied becomes the NUL
-_SPEC = re.compile(rb"(some|full)\s*\+?(\d+)\s*\+?(\d+)")
+# sscanf("some %u %u"): vsscanf() takes no '+' sign, and stores a wider value cut to 32 bits
+_SPEC = re.compile(rb"(some|full)\s*(\d+)\s*(\d+)")
 U32 = (1 << 32) - 1
 
 
@@ -26,9 +27,7 @@ def write(data: bytes, has_full: bool, private: dict, procfs: bool = True) -> No
     m = _SPEC.match(buf)
     if m is None:
         raise ModelError(errno.EINVAL, "expected 'some|full THRESHOLD_US WINDOW_US'")
-    kind, threshold, window = m.group(1), int(m.group(2)), int(m.group(3))
-    if threshold > U32 or window > U32:
-        raise ModelError(errno.EINVAL, "value out of range")
+    kind, threshold, window = m.group(1), int(m.group(2)) & U32, int(m.group(3)) & U32
     if kind == b"full" and not has_full:
         raise ModelError(errno.EINVAL, "no full state for this resource")
     if not WINDOW_MIN_US <= window <= WINDOW_MAX_US:

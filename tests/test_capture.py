@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from pseudofs.config import load_config
+from pseudofs.config import load_config, parse_config
+from pseudofs.render.kconfig import VERSIONS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -94,6 +95,8 @@ def test_capture_of_this_machine_mounts_with_its_keys(tmp_path, mounted):
 def test_capture_refuses_nothing_it_writes_and_prints_to_stdout():
     text = pseudofs("capture").stdout
     assert text.startswith("# pseudofs capture\nkernel:\n")
+    config = parse_config(text, "stdout")              # what it printed loads as it is
+    assert config.kernel.version in VERSIONS
 
 
 def test_capture_tells_swapaccount_on_5_15(tmp_path):

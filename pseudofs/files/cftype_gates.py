@@ -22,7 +22,7 @@ def _swap(name, mode, *versions):
     return tuple(CgroupFileRow(name, g + versions, False, mode) for g in _SWAP_GATES)
 
 
-# Table order is the order of the kernel's cftype arrays (the route table lists them so).
+# Existence, root and mode per profile; the listing order is kernfs' (hash), not this table's.
 MEMCG_FILE_ROWS = (
     CgroupFileRow("memory.current", None, False, RO),
     CgroupFileRow("memory.min", None, False, RW),
@@ -46,9 +46,9 @@ MEMCG_FILE_ROWS = (
     CgroupFileRow("memory.zswap.writeback", ("ZSWAP", ">=6.8"), True, RW),
 )
 
-#: cgroup_psi_files[] (cgroup_base_files[] before 6.5): on every cgroup, the root too,
-#: writable to register a trigger (cgroup_pressure_write). cgroup.pressure (6.5) and
-#: irq.pressure (CONFIG_IRQ_TIME_ACCOUNTING, 6.2) are not modeled.
+#: cgroup_psi_files[] (part of cgroup_base_files[] before 6.1): on every cgroup, the root too,
+#: writable to register a trigger (cgroup_pressure_write). cgroup.pressure and irq.pressure
+#: (CONFIG_IRQ_TIME_ACCOUNTING), both from 6.1, are not modeled.
 PSI_FILE_ROWS = (
     CgroupFileRow("io.pressure", "PSI", True, RW),
     CgroupFileRow("memory.pressure", "PSI", True, RW),

@@ -148,7 +148,6 @@ MEMCG_VM_EVENTS = (
 MEMORY_EVENTS_ROWS = (
     ("low", None), ("high", None), ("max", None), ("oom", None), ("oom_kill", None),
     ("oom_group_kill", ">=5.19"), ("sock_throttled", ">=6.19"))
-MEMORY_EVENTS = tuple(k for k, _ in MEMORY_EVENTS_ROWS)   # every key any profile has
 SWAP_EVENTS = ("high", "max", "fail")  # memory.swap.events
 
 # memcg_node_stat_items[] (bookkeeping: NR_MEMCG_NODE_STAT_ITEMS sizes the

@@ -118,6 +118,6 @@ def has_psi(model) -> bool:
 
 
 def pressure_mode(model) -> int:
-    """psi_proc_init: 0666 from 6.5 (unprivileged triggers), before mode 0, which
-    proc_create() makes S_IRUGO."""
-    return 0o666 if enabled(">=6.5", profile(model)) else 0o444
+    """psi_proc_init: 0666 from 5.13 ("psi: allow unprivileged users with CAP_SYS_RESOURCE to
+    write psi files"), before mode 0, which proc_create() makes S_IRUGO."""
+    return 0o666 if enabled(">=5.13", profile(model)) else 0o444

@@ -61,15 +61,9 @@ def profile_version(profile) -> str:
     return DEFAULT_VERSION
 
 
-def options_of(kernel) -> dict:
-    """{option: bool} of a KernelConfig (its `options` pairs; none on older configs)."""
-    return dict(getattr(kernel, "options", ()) or ())
-
-
 def profile_of_kernel(kernel) -> frozenset:
     """The profile of a KernelConfig (`version`, `options`)."""
-    return _profile(getattr(kernel, "version", DEFAULT_VERSION),
-                    tuple(sorted(options_of(kernel).items())))
+    return _profile(kernel.version, tuple(sorted(dict(kernel.options).items())))
 
 
 @lru_cache(maxsize=None)
