@@ -28,6 +28,7 @@ from typing import Iterator, List, Optional
 
 import yaml
 
+from pseudofs.files.table import PERCPU_TEST
 from pseudofs.check import CHECK_FILE, Report, parse_report
 from pseudofs.errors import ConfigError
 from pseudofs.fs import daemon, supervise
@@ -36,7 +37,7 @@ from pseudofs.fs.supervise import MountError
 __all__ = ["mounted", "rendered", "Mount", "Rendered", "MountError", "ConfigError"]
 
 CGROOT = "sys/fs/cgroup"
-CONTROL = "sys/kernel/debug/percpu_test"
+CONTROL = PERCPU_TEST
 
 
 # --- the configuration ---------------------------------------------------------------------

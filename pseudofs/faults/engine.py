@@ -10,13 +10,14 @@ import threading
 from typing import Callable, List, Optional
 
 from pseudofs.errors import ModelError
+from pseudofs.files.table import PERCPU_TEST
 from pseudofs.faults import mutate
 from pseudofs.faults.plan import OPS, Plan, PlanError, Rule, glob_regex, parse_plan_text, show
 
 log = logging.getLogger("pseudofs")
 
 LOG_SIZE = 1000
-CONTROL = "sys/kernel/debug/percpu_test/"
+CONTROL = PERCPU_TEST + "/"
 # the plan's own files are never faulted: a harness can always read and clear the plan
 EXEMPT = (CONTROL + "faults", CONTROL + "fault_log")
 
@@ -64,7 +65,6 @@ class FaultEngine:
         self.calls = {r.index: 0 for r in rules}     # matching calls seen per rule
         self.hits = {r.index: 0 for r in rules}      # injections per rule
         self.rng = random.Random(plan.seed if plan is not None else 0)
-        self._shown = plan                           # what reading `faults` shows
         for fn in self.listeners:
             fn(self.plan is not None)
 
@@ -89,8 +89,8 @@ class FaultEngine:
         self.load(plan)
 
     def show(self) -> bytes:
-        p = self._shown
-        if p is None or not p.rules:
+        p = self.plan
+        if p is None:
             return b""
         return show(p, [self.hits[r.index] for r in p.rules]).encode()
 
@@ -121,16 +121,16 @@ class FaultEngine:
         `pid`: the caller's thread id, or a function giving it (asked only if a glob matches).
         `actions`: only rules with one of these actions are considered (e.g. the edits when a
         read takes a new snapshot)."""
-        rules = self._candidates.get((op, path))
-        if rules is None:
-            rules = self._globbed(op, path)
-        if not rules:
-            return []
-        if callable(pid):
-            pid = pid()
         rel = path.lstrip("/") if path else ""
         fired, comm = [], None
+        # under the lock from the lookup on: a plan replaced meanwhile (the multi-threaded
+        # loop) must not mix its rules and counters with the old plan's
         with self._mutex:
+            rules = self._candidates.get((op, path))
+            if rules is None:
+                rules = self._globbed(op, path)
+            if rules and callable(pid):
+                pid = pid()
             for r in rules:
                 if actions is not None and r.action not in actions:
                     continue

@@ -3,60 +3,38 @@ model, run CMD through `pseudofs exec` once without faults and once per fault cl
 CMD's own comm, so nothing else is hit), and print per class CMD's exit status or signal,
 whether its stdout differs from the fault-free run, and the tail of its stderr.
 
-The helpers (Mount, load, run, run_class) also serve the table of real readers that
+The helpers (mount, load, run, run_class) also serve the table of real readers that
 `make robustness` writes (tests/tools/robustness_table.py)."""
 
 import argparse
+import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
+from pseudofs.errors import ConfigError
 from pseudofs.faults.classes import CLASSES, FaultClass, Target, plan_text
+from pseudofs.faults.engine import CONTROL
+from pseudofs.fs.supervise import MountError
 
-CTL = "sys/kernel/debug/percpu_test/"
+CTL = CONTROL
 TIMEOUT = 60
 
 
-def _pseudofs(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pseudofs", *args], capture_output=True,
-                          text=True, timeout=kw.pop("timeout", TIMEOUT), **kw)
-
-
-class Mount:
-    """A pseudofs daemon on a temporary mountpoint, unmounted (and the directory removed) on
-    leaving the with block."""
-
-    def __init__(self, config: Optional[str] = None):
-        self.config = config
-
-    def __enter__(self) -> str:
-        self.tmp = tempfile.mkdtemp(prefix="pseudofs-robustness-")
-        self.mnt = os.path.join(self.tmp, "mnt")
-        os.mkdir(self.mnt)
-        args = ["mount", self.mnt, "--log-file", os.path.join(self.tmp, "daemon.log")]
-        if self.config:
-            args += ["-c", os.path.abspath(self.config)]
-        r = _pseudofs(*args)
-        if r.returncode != 0:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise RuntimeError("pseudofs mount failed: %s" % r.stderr.strip())
-        return self.mnt
-
-    def __exit__(self, *exc) -> None:
-        r = _pseudofs("umount", self.mnt)
-        if r.returncode == 0:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
-            print("pseudofs robustness: could not unmount %s: %s" % (self.mnt, r.stderr.strip()),
-                  file=sys.stderr)
+@contextlib.contextmanager
+def mount(config: Optional[str] = None) -> Iterator[str]:
+    """The mountpoint of a pseudofs daemon (pseudofs.testing.mounted: waits until it answers,
+    and unmounts, stops the daemon and removes what it made, whatever happens)."""
+    from pseudofs.testing import mounted
+    with mounted(config) as m:
+        yield str(m.path)
 
 
 def write_once(mnt: str, rel: str, text: str) -> None:
+    """One write(2) of `text`, as a shell's echo makes it."""
     fd = os.open(os.path.join(mnt, rel), os.O_WRONLY)
     try:
         os.write(fd, text.encode())
@@ -140,7 +118,7 @@ def main(argv=None) -> int:
     comm = (a.comm or os.path.basename(cmd[0]))[:15]
     target = Target(tuple(a.path or ["**"]), comm, a.key)
     try:
-        with Mount(a.config) as mnt:
+        with mount(a.config) as mnt:
             call = lambda: run([sys.executable, "-m", "pseudofs", "exec", mnt, "--", *cmd],  # noqa
                                a.timeout)
             base = run_class(mnt, None, target, call)
@@ -157,7 +135,7 @@ def main(argv=None) -> int:
                     continue
                 same = "same" if o.stdout == base.stdout else "differs"
                 print("%-18s %-14s %-8s %s" % (cls.name, o.status, same, o.stderr_tail()))
-    except RuntimeError as e:
+    except (ConfigError, MountError) as e:
         print("pseudofs robustness: %s" % e, file=sys.stderr)
         return 1
     return 0

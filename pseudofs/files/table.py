@@ -102,7 +102,9 @@ def _dir(path, mode=0o755, **kw):
 _SYS = "/sys/devices/system"
 _CPU = _SYS + "/cpu"
 _NODE = _SYS + "/node"
-_PCT = "/sys/kernel/debug/percpu_test"
+#: Our control files (README, Control files), relative to the mount root: the one home of the path
+PERCPU_TEST = "sys/kernel/debug/percpu_test"
+_PCT = "/" + PERCPU_TEST
 
 PROC = (
     _dir("/proc", 0o555, order=PROCFS, caller=True),

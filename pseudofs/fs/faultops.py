@@ -10,11 +10,11 @@ each new snapshot."""
 import time
 
 from pseudofs.errors import ModelError
-from pseudofs.faults.engine import FaultEngine
+from pseudofs.faults.engine import CONTROL, FaultEngine
 from pseudofs.fs.tree import Caller, OpenFile, render
 
 PER_CALL = ("errno", "delay_ms", "short_read", "torn")
-TORN_PATH = "/sys/kernel/debug/percpu_test/"
+TORN_PATH = "/" + CONTROL
 
 
 class FaultHooks:

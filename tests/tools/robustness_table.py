@@ -31,7 +31,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pseudofs.faults.classes import CLASSES, Target          # noqa: E402
-from pseudofs.faults.robustness import Mount, Outcome, run, run_class   # noqa: E402
+from pseudofs.faults.robustness import Outcome, mount, run, run_class   # noqa: E402
 from tools.toolkit import (CONFIG, cpulist, free_port, kv, meminfo, read,   # noqa: E402
                            scenario)
 
@@ -409,7 +409,7 @@ def main(argv=None):
         with open(cfg, "w") as f:
             f.write(CONFIG % "per-node")
         results = {}
-        with Mount(cfg) as mnt:
+        with mount(cfg) as mnt:
             scenario(mnt)
             for reader in readers(probe):
                 if a.only and reader.name not in a.only:
