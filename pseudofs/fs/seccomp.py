@@ -25,7 +25,6 @@ SECCOMP_RET_ALLOW = 0x7fff0000
 SECCOMP_RET_USER_NOTIF = 0x7fc00000
 SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
 SECCOMP_ADDFD_FLAG_SEND = 1 << 1
-PR_SET_NO_NEW_PRIVS = 38
 
 # struct seccomp_notif {u64 id; u32 pid; u32 flags; struct seccomp_data {int nr; u32 arch;
 # u64 instruction_pointer; u64 args[6]}}: 80 bytes
@@ -97,22 +96,18 @@ def program(calls) -> list:
 
 def install(calls) -> int:
     """seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): the listener's descriptor (close-on-exec,
-    init_listener() in kernel/seccomp.c). Without CAP_SYS_ADMIN the kernel wants no_new_privs
-    first (seccomp_prepare_filter()); with it, setuid programs under CMD keep working."""
+    init_listener() in kernel/seccomp.c). No no_new_privs is needed: exec installs it after
+    making its namespaces, which took CAP_SYS_ADMIN in the caller's user namespace or made a
+    new one where it has it (seccomp_prepare_filter() asks ns_capable(CAP_SYS_ADMIN))."""
     insns = program(calls)
     arr = (SockFilter * len(insns))(*[SockFilter(*i) for i in insns])
     prog = SockFprog(len(insns), arr)
-    for attempt in (0, 1):
-        fd = _libc.syscall(NR_SECCOMP, SECCOMP_SET_MODE_FILTER,
-                           SECCOMP_FILTER_FLAG_NEW_LISTENER, ctypes.byref(prog))
-        if fd >= 0:
-            return fd
+    fd = _libc.syscall(NR_SECCOMP, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                       ctypes.byref(prog))
+    if fd < 0:
         e = ctypes.get_errno()
-        if e == errno.EACCES and attempt == 0:
-            if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
-                continue
         raise OSError(e, os.strerror(e))
-    raise AssertionError("not reached")
+    return fd
 
 
 def sync_wake_up(fd: int) -> bool:
