@@ -35,7 +35,7 @@ from typing import Optional, Tuple
 import yaml
 
 from .files.cgroup import CONFIG_FILES
-from .config_yaml import BAD, YamlReader, join, read_text
+from .config_yaml import BAD, YamlReader, join, pow2, read_text
 from .errors import ConfigError, ModelError
 
 LIMIT_FILES = ("memory.max", "memory.high", "memory.low", "memory.min")
@@ -241,7 +241,7 @@ class _Reader(YamlReader):
         m = self.mapping(node, path, ("rate", "size", "count", "align", "frees"))
         d = Allocations()
         align = self.field(m, "align", self.integer, path, d.align, 1, 4096)
-        if align & (align - 1):
+        if not pow2(align):
             self.err(m["align"][1], join(path, "align"), f"must be a power of two, got {align}")
             align = d.align
         return Allocations(

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from daemon_util import REPO
 from helpers import walk as render_mount
 from pseudofs.fs import statelog
 from pseudofs.fs.host import ProcHost
@@ -162,8 +163,7 @@ def test_render_is_frozen_even_for_a_live_config(tmp_path):
     cfg.write_text(LIVE)
     out = tmp_path / "out"
     subprocess.run([sys.executable, "-m", "pseudofs", "render", "-c", str(cfg), str(out)],
-                   check=True, env=dict(os.environ, PYTHONPATH=os.path.dirname(
-                       os.path.dirname(os.path.abspath(__file__)))))
+                   check=True, env=dict(os.environ, PYTHONPATH=REPO))
     assert not (out / "proc/uptime").exists()
     assert (out / "proc/stat").read_text().startswith("cpu  0 0 0 0 0 0 0 0 0 0\n")
 

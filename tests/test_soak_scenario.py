@@ -25,7 +25,7 @@ import pytest
 from daemon_util import REPO
 from pseudofs.kparse import parse_cpulist
 from test_tools_node_exporter import COLLECTORS, VMSTAT_FIELDS, exporter, metrics
-from tools.toolkit import free_port
+from tools.toolkit import free_port, kv
 
 SECONDS = int(os.environ.get("PSEUDOFS_SOAK_SECONDS", "600"))
 WARM = min(60, SECONDS // 3)
@@ -60,10 +60,6 @@ events:
   - {every: 45, start: 25, set: {container: web, memory.high: 32M}}
 """
 CG = "/sys/fs/cgroup"
-
-
-def kv(text):
-    return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
 
 
 def numa(text):

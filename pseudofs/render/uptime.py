@@ -2,7 +2,7 @@
 boot and the idle time summed over the possible CPUs, each as seconds and truncated hundredths.
 Pure: nanoseconds in, bytes out."""
 
-NSEC_PER_SEC = 1_000_000_000
+from pseudofs.model.cputime import NSEC_PER_SEC
 
 
 def _secs(ns: int) -> str:
