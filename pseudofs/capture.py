@@ -102,8 +102,10 @@ def kernel(root):
     if os.path.isdir(os.path.join(root, "proc/pressure")):
         options["PSI"] = _read(root, "proc/pressure/memory") is not None
     mounts = _read(root, "proc/mounts") or ""
-    if any(line.split()[2:3] == ["cgroup2"] for line in mounts.splitlines()):
-        options["memory_hugetlb_accounting"] = "memory_hugetlb_accounting" in mounts
+    cgroup2 = [line.split() for line in mounts.splitlines() if line.split()[2:3] == ["cgroup2"]]
+    if cgroup2:                       # the option of the cgroup2 mount, not of any mount
+        options["memory_hugetlb_accounting"] = any(
+            "memory_hugetlb_accounting" in f[3].split(",") for f in cgroup2 if len(f) > 3)
     swapaccount = _swapaccount(root)
     if swapaccount is not None and version in ("5.10", "5.15") and options.get("SWAP", True):
         options["swapaccount"] = swapaccount
