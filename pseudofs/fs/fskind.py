@@ -13,7 +13,6 @@ PROC, SYSFS, CGROUP2, DEBUGFS = "proc", "sysfs", "cgroup2", "debugfs"
 
 # <uapi/linux/magic.h>
 MAGIC = {PROC: 0x9fa0, SYSFS: 0x62656572, CGROUP2: 0x63677270, DEBUGFS: 0x64626720}
-FUSE_SUPER_MAGIC = 0x65735546
 
 # Where a real system mounts the filesystem itself (so the mount table shows it there) and the
 # options it shows for it: systemd's cgroup2 mount (mount_setup() in src/shared/mount-setup.c
@@ -50,10 +49,10 @@ def encode_fsid(dev: int) -> tuple:
     report (fs/libfs.c)."""
     major, minor = os.major(dev), os.minor(dev)
     v = (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)
-    return (_s32(v & 0xffffffff), _s32(v >> 32))
+    return (s32(v & 0xffffffff), s32(v >> 32))
 
 
-def _s32(v: int) -> int:
+def s32(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
 

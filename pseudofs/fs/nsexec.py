@@ -247,10 +247,7 @@ def _supervised(mnt: str, command, binds) -> int:
             except OSError as e:
                 theirs.send(b"%d" % e.errno)
             theirs.close()
-            os.execvp(command[0], command)
-        except OSError as e:
-            print(f"pseudofs exec: {command[0]}: {e.strerror}", file=sys.stderr)
-            status = EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_CANNOT_EXEC
+            status = _exec(command)          # returns only when CMD could not be executed
         finally:
             os._exit(status)
     theirs.close()

@@ -44,11 +44,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
-def _s32(v: int) -> int:
-    v &= 0xffffffff
-    return v - (1 << 32) if v >= 1 << 31 else v
-
-
 def _raw_statfs(path: str):
     buf = ctypes.create_string_buffer(fskind.STATFS.size)
     if _libc.statfs(os.fsencode(path), buf) != 0:
@@ -247,7 +242,7 @@ class Supervisor:
         return self._open_common(n, AT_FDCWD, n.args[0], n.args[1])
 
     def _openat(self, n) -> bool:
-        return self._open_common(n, _s32(n.args[0]), n.args[1], n.args[2])
+        return self._open_common(n, fskind.s32(n.args[0]), n.args[1], n.args[2])
 
     def _openat2(self, n) -> bool:
         if n.args[3] < OPEN_HOW.size:
@@ -258,7 +253,7 @@ class Supervisor:
         flags, _mode, resolve = OPEN_HOW.unpack(raw)
         if resolve:                 # the caller restricts the walk: let the kernel do it
             return False
-        return self._open_common(n, _s32(n.args[0]), n.args[1], flags)
+        return self._open_common(n, fskind.s32(n.args[0]), n.args[1], flags)
 
     def _open_common(self, n, dirfd: int, addr: int, flags: int) -> bool:
         if flags & _NOT_ANSWERED:
