@@ -94,15 +94,15 @@ class Player:
     def setup(self) -> None:
         parts = [p for p in self.sc.parent.split("/") if p]
         rel = CG
-        for part in parts:
+        for part in parts + [None]:        # memory enabled down to the parent's children
             ctl = rel + "/cgroup.subtree_control"
             if "memory" not in self.read(ctl).split():
                 self.write(ctl, "+memory")
+            if part is None:
+                break
             rel += "/" + part
             if not os.path.isdir(self.path(rel)):
                 os.mkdir(self.path(rel))
-        if "memory" not in self.read(rel + "/cgroup.subtree_control").split():
-            self.write(rel + "/cgroup.subtree_control", "+memory")
         # tags are global: one prefix per run, unused by what the mount holds already
         used = {line.split()[0][4:].split(".")[0]
                 for line in self.read(PCT + "/alloc").splitlines() if line.startswith("tag=")}

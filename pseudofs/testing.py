@@ -28,6 +28,7 @@ from typing import Iterator, List, Optional
 
 import yaml
 
+from pseudofs.config_yaml import read_text
 from pseudofs.files.table import PERCPU_TEST
 from pseudofs.check import CHECK_FILE, Report, parse_report
 from pseudofs.errors import ConfigError
@@ -42,11 +43,16 @@ CONTROL = PERCPU_TEST
 
 # --- the configuration ---------------------------------------------------------------------
 
+def _is_path(value) -> bool:
+    """A PathLike, or a one-line str naming an existing file (else: YAML text or a mapping)."""
+    return isinstance(value, os.PathLike) or (isinstance(value, str) and "\n" not in value
+                                              and os.path.isfile(value))
+
+
 def _yaml_of(value, what: str):
     """A path (str naming a file, or PathLike), YAML text or a mapping -> the parsed object."""
-    if isinstance(value, os.PathLike) or (isinstance(value, str) and "\n" not in value
-                                          and os.path.isfile(value)):
-        return yaml.safe_load(Path(value).read_text(encoding="utf-8"))
+    if _is_path(value):
+        return yaml.safe_load(read_text(value))
     if isinstance(value, str):
         data = yaml.safe_load(value)
         if data is None or isinstance(data, dict):
@@ -66,8 +72,7 @@ def config_file(config=None, workdir: str = ".", *, version=None, accounting=Non
     if faults is None and not overrides:
         if config is None:
             return None
-        if isinstance(config, os.PathLike) or (isinstance(config, str) and "\n" not in config
-                                               and os.path.isfile(config)):
+        if _is_path(config):
             return os.fspath(config)
     if config is None:
         from pseudofs.config import DEFAULT_YAML
